@@ -1,0 +1,368 @@
+"""The `makemore` command. It owns all input and output: arguments, environment, files, stdout/stderr.
+
+stdout carries only results (items, tables) so output pipes cleanly; progress
+and messages go to stderr, and the progress bar only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import MakemoreError
+
+DESCRIPTION = "Train character-level language models on a one-item-per-line file and make more things like it."
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "makemore"
+
+
+def resolve_input_file(spec: str) -> Path:
+    from .datasets import resolve_input
+
+    data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
+    return resolve_input(spec, data_dirs=data_dirs, cache_dir=cache_dir())
+
+
+def load_dataset(spec: str) -> tuple[list[str], dict[str, Any]]:
+    from .data import Vocab, read_items
+    from .datasets import sha256_of
+
+    path = resolve_input_file(spec)
+    items = read_items(path)
+    info = {
+        "name": spec if spec == "names" else path.stem,
+        "path": str(path.resolve()),
+        "sha256": sha256_of(path),
+        "items": len(items),
+        "vocab_size": Vocab.from_items(items).size,
+    }
+    return items, info
+
+
+def provenance() -> dict[str, Any]:
+    """How this run was made: the command line and the library versions."""
+    import safetensors
+    import torch
+
+    return {
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "versions": {
+            "makemore": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "safetensors": safetensors.__version__,
+            "platform": platform.platform(),
+        },
+    }
+
+
+def progress_callback(label: str):
+    """A tqdm bar with the current loss, on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(p) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=p.steps, desc=label, file=sys.stderr, leave=False, unit="step")
+        bar.update(p.step - bar.n)
+        bar.set_postfix(loss=f"{p.loss:.4f}", lr=f"{p.lr:.3g}")
+        if p.step >= p.steps:
+            bar.close()
+
+    return update
+
+
+def refuse_existing_run(out_dir: Path, overwrite: bool) -> None:
+    from .checkpoint import META
+
+    if (out_dir / META).exists() and not overwrite:
+        raise MakemoreError(f"{out_dir} already holds a run; choose another -o or pass --overwrite to replace it")
+
+
+def set_threads(n: int | None) -> None:
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_train(args) -> None:
+    from .device import pick_device
+    from .models import build_model
+    from .recipes import get_recipe
+    from .runs import RunSpec, run
+
+    recipe = get_recipe(args.model, args.recipe)
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay")
+                 if getattr(args, k) is not None}
+    for key, value in overrides.items():
+        setattr(recipe, key, value)
+    recipe.check()
+    config = {k: getattr(args, k) for k in ("block_size", "n_embd", "n_hidden", "smoothing") if getattr(args, k) is not None}
+    build_model(args.model, **{**config, "vocab_size": 2})  # a bad option fails before any data is read
+    out_dir = Path(args.out_dir)
+    refuse_existing_run(out_dir, args.overwrite)
+    device = pick_device(args.device)
+    items, dataset = load_dataset(args.input)
+    set_threads(args.threads)
+    run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
+                       seed=args.seed, split_seed=args.split_seed, config=config)
+    log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
+    meta = run(items, run_spec, out_dir, device=device, extra_meta={"dataset": dataset, **provenance()},
+               on_progress=progress_callback(args.model))
+    if not args.no_plot:
+        plot_loss(out_dir, args.model)
+    m = meta["metrics"]
+    log(f"saved {out_dir} ({meta['params']:,} parameters, {meta['train_seconds']:.1f} s)")
+    print(f"train {m['train_nll']:.4f}  val {m['val_nll']:.4f}  test {m['test_nll']:.4f}")
+
+
+def plot_loss(out_dir: Path, title: str) -> None:
+    from .checkpoint import LOSS_CURVE
+
+    curve_path = out_dir / LOSS_CURVE
+    if not curve_path.exists():
+        return
+    try:
+        from .plots import loss_curve_chart
+
+        rows = [line.split(",") for line in curve_path.read_text().splitlines()[1:]]
+        loss_curve_chart([(int(s), float(l), float(r)) for s, l, r in rows], out_dir / "loss.png", title)
+    except MakemoreError as e:
+        log(f"note: loss.png not written ({e})")
+
+
+def cmd_eval(args) -> None:
+    import torch
+
+    from .checkpoint import load_run
+    from .data import make_splits, read_items
+    from .datasets import sha256_of
+    from .device import pick_device
+    from .train import evaluate
+
+    model, vocab, meta = load_run(args.run_dir, pick_device(args.device))
+    recorded = meta.get("dataset", {})
+    spec = args.input or recorded.get("path")
+    if not spec:
+        raise MakemoreError(f"{args.run_dir} does not record its training file; pass it with -i FILE")
+    path = resolve_input_file(spec)
+    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"] and not args.input:
+        raise MakemoreError(f"{path} changed since this run was trained; pass the original file with -i FILE")
+    splits = make_splits(read_items(path), model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
+    set_threads(args.threads)
+    with torch.no_grad():
+        result = {part: evaluate(model, splits.part(part)) for part in ("train", "val", "test")}
+    if args.json:
+        print(json.dumps({f"{k}_nll": v for k, v in result.items()}))
+    else:
+        for part, nll in result.items():
+            print(f"{part:<5} {nll:.4f}")
+
+
+def cmd_sample(args) -> None:
+    from .checkpoint import load_run
+    from .device import pick_device
+    from .sample import sample_items
+
+    if args.n < 1:
+        raise MakemoreError(f"-n must be at least 1, got {args.n}")
+    device = pick_device(args.device)
+    model, vocab, meta = load_run(args.run_dir, device)
+    max_len = args.max_len or 2 * int(meta.get("max_item_len", 32))
+    if max_len < 1:
+        raise MakemoreError(f"--max-len must be at least 1, got {max_len}")
+    for item in sample_items(model, vocab, args.n, max_len, args.seed, device):
+        print(item)
+
+
+def cmd_reproduce(args) -> None:
+    from .device import pick_device
+    from .reproduce import ESSAY_MODELS, format_table, reproduce
+
+    models = tuple(args.models.split(",")) if args.models else ESSAY_MODELS
+    from .models import get_spec
+
+    for name in models:
+        get_spec(name)
+    out_dir = Path(args.out_dir)
+    for name in models:
+        refuse_existing_run(out_dir / name, args.overwrite)
+    device = pick_device(args.device)
+    items, dataset = load_dataset(args.input)
+    set_threads(args.threads)
+    log(f"reproducing the essay's table on {dataset['name']} ({dataset['items']:,} items) on {device}")
+    results = reproduce(items, dataset, out_dir, models=models, seed=args.seed, device=device,
+                        extra_meta=provenance(), on_start=lambda name: log(f"training {name}..."),
+                        on_progress=progress_callback)
+    results.update(provenance())
+    from .atomic import atomic_write_text
+
+    atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    print(format_table(results))
+    try:
+        from .plots import nll_bar_chart
+
+        nll_bar_chart(results, out_dir / "nll.png")
+        log(f"wrote {out_dir / 'results.json'} and {out_dir / 'nll.png'}")
+    except MakemoreError as e:
+        log(f"wrote {out_dir / 'results.json'}; nll.png skipped ({e})")
+
+
+def cmd_models(args) -> None:
+    from .models import MODELS, build_model
+    from .recipes import PRESETS
+
+    print(f"{'model':<14} {'params':>7}  {'recipes':<12} mechanism")
+    for name, spec in MODELS.items():
+        params = sum(p.numel() for p in build_model(name).parameters())
+        print(f"{name:<14} {params:>7,}  {','.join(PRESETS.get(name, {})):<12} {spec.mechanism}")
+
+
+# ----------------------------------------------------------------------------- parser
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: auto)")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models import MODELS
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="makemore", description=DESCRIPTION, formatter_class=fmt,
+                                     epilog="example:\n  makemore reproduce -o runs/essay\n  makemore train -i names --model mlp -o runs/mlp\n  makemore sample runs/mlp -n 20")
+    parser.add_argument("--version", action="version", version=f"makemore {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train one model into a run directory", formatter_class=fmt,
+                       description="Train one registered model on a one-item-per-line file and save it to a run directory "
+                                   "(model.safetensors, run.json, loss.csv, loss.png). Prints train/val/test NLL.",
+                       epilog="examples:\n  makemore train -i names --model wavenet -o runs/wavenet\n"
+                              "  makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp")
+    p.add_argument("-i", "--input", required=True, help="text file with one item per line, or 'names' for the essay's dataset")
+    p.add_argument("--model", default="wavenet", choices=list(MODELS), metavar="NAME",
+                   help=f"model to train: {', '.join(MODELS)} (default: wavenet)")
+    p.add_argument("-o", "--out-dir", required=True, help="run directory to write")
+    p.add_argument("--recipe", default="fast", help="named training recipe: fast (default) or essay (the lecture's batch-32 SGD)")
+    p.add_argument("--seed", type=int, default=42, help="seed for initial weights and batch order (default: 42)")
+    p.add_argument("--split-seed", type=int, default=42, help="seed of the shuffle before the 80/10/10 split (default: 42)")
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="examples per step, 0 for full batch (default: the recipe's)")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (default: the recipe's)")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], help="optimiser (default: the recipe's)")
+    p.add_argument("--schedule", choices=["constant", "step", "cosine"], help="learning-rate schedule (default: the recipe's)")
+    p.add_argument("--weight-decay", type=float, help="weight decay on matrices (default: the recipe's)")
+    p.add_argument("--block-size", type=positive_int, help="context length in characters (default: the model's)")
+    p.add_argument("--n-embd", type=positive_int, help="embedding size (mlp, mlp-bn, wavenet)")
+    p.add_argument("--n-hidden", type=positive_int, help="hidden units (mlp, mlp-bn, wavenet)")
+    p.add_argument("--smoothing", type=float, help="count added to every bigram (bigram-counts; default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
+    p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")
+    add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="train/val/test NLL of a run", formatter_class=fmt,
+                       description="Recompute a run's train/val/test NLL on the split it was trained with.",
+                       epilog="example:\n  makemore eval runs/wavenet")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("-i", "--input", help="the training file, if it moved since training")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_common(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sample", help="generate new items from a run", formatter_class=fmt,
+                       description="Generate items from a trained run, one per line on stdout. All items are drawn "
+                                   "together in one batch. An item that reaches --max-len characters is ended there.",
+                       epilog="example:\n  makemore sample runs/wavenet -n 20 --seed 1")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("-n", "--num", dest="n", type=int, default=20, help="how many items (default: 20)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
+    p.add_argument("--max-len", type=int, default=None, help="longest item in characters (default: twice the longest training item)")
+    add_common(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("reproduce", help="train the essay's five models and print its table", formatter_class=fmt,
+                       description="Train bigram-counts, bigram-nn, mlp, mlp-bn and wavenet with their default recipes, "
+                                   "print the table (ours beside the essay's val NLL), and write DIR/results.json, "
+                                   "DIR/nll.png and one run directory per model.",
+                       epilog="example:\n  makemore reproduce -o runs/essay\n  makemore reproduce -i words.txt -o runs/words --models bigram-counts,mlp")
+    p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for results.json, nll.png and the runs")
+    p.add_argument("--seed", type=int, default=42, help="seed for every model's weights and batches (default: 42)")
+    p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
+    p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
+    add_common(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("models", help="list the registered models", formatter_class=fmt,
+                       description="List every registered model with its parameter count at default size and its recipes.",
+                       epilog="example:\n  makemore models")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except MakemoreError as e:
+        log(f"makemore: error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("makemore: interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Items, vocabulary, split and context windows.
+
+An *item* is one line of the input file (a name, a word...). Index 0 of the
+vocabulary is the boundary token that starts and ends every item; it is an
+index, not a character, so it can never collide with a real character of the
+data (a file whose items contain "." works and round-trips). It is *shown* as
+"." in tables, as in the essay.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import MakemoreError
+
+BOUNDARY = 0  # index of the start/end token
+BOUNDARY_DISPLAY = "."  # how the essay writes it
+MIN_ITEMS = 10  # fewer cannot be split 80/10/10 with something in every part
+
+
+def read_items(path: str | Path) -> list[str]:
+    """Read one item per line: strip a trailing CR, skip blank lines, keep everything else."""
+    path = Path(path)
+    if not path.exists():
+        raise MakemoreError(f"input file not found: {path} (give a text file with one item per line, or -i names)")
+    if path.is_dir():
+        raise MakemoreError(f"input is a directory, not a file: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise MakemoreError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MakemoreError(
+            f"{path} is not UTF-8 text (bad byte at offset {e.start}); re-save it as UTF-8"
+        ) from None
+    items = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    items = [it for it in items if it.strip()]
+    if not items:
+        raise MakemoreError(f"{path} has no items (it is empty or only blank lines); put one item per line")
+    return items
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Characters of the data in sorted order; index i+1 is chars[i], index 0 is the boundary."""
+
+    chars: tuple[str, ...]
+
+    @classmethod
+    def from_items(cls, items: list[str]) -> "Vocab":
+        return cls(tuple(sorted(set("".join(items)))))
+
+    @property
+    def size(self) -> int:
+        return len(self.chars) + 1
+
+    @property
+    def stoi(self) -> dict[str, int]:
+        return {ch: i + 1 for i, ch in enumerate(self.chars)}
+
+    @property
+    def itos(self) -> dict[int, str]:
+        return {i + 1: ch for i, ch in enumerate(self.chars)}
+
+    def display(self, index: int) -> str:
+        return BOUNDARY_DISPLAY if index == BOUNDARY else self.chars[index - 1]
+
+    def encode(self, item: str) -> list[int]:
+        stoi = self.stoi
+        unknown = sorted({ch for ch in item if ch not in stoi})
+        if unknown:
+            raise MakemoreError(f"characters not in the model's vocabulary: {''.join(unknown)!r}")
+        return [stoi[ch] for ch in item]
+
+    def decode(self, indices) -> str:
+        """Indices to text; boundary tokens are dropped."""
+        return "".join(self.chars[i - 1] for i in indices if i != BOUNDARY)
+
+
+def split_items(items: list[str], seed: int = 42) -> tuple[list[str], list[str], list[str]]:
+    """80/10/10 split by item after the essay's shuffle: random.seed(seed); random.shuffle(items)."""
+    if len(items) < MIN_ITEMS:
+        raise MakemoreError(f"only {len(items)} items; need at least {MIN_ITEMS} to split into train/val/test")
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)  # same sequence as random.seed(seed); random.shuffle(...)
+    n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
+    return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
+
+
+def build_windows(items: list[str], vocab: Vocab, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (context, next character) pair of every item, built with tensor ops.
+
+    Each item becomes [0]*block_size + chars + [0]; the targets are its characters and
+    the final boundary, and the context of a target is the block_size indices before it.
+    Returns X (N, block_size) and Y (N,) as int64, N = sum(len(item) + 1).
+    """
+    if block_size < 1:
+        raise MakemoreError(f"block size must be at least 1, got {block_size}")
+    stoi = vocab.stoi
+    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
+    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64)
+    # Lay all items out in one flat stream, each preceded by block_size boundaries
+    # and followed by one: item k occupies [start_k, start_k + block_size + len_k + 1).
+    padded = lengths + block_size + 1
+    starts = torch.cumsum(padded, 0) - padded
+    stream = torch.zeros(int(padded.sum()), dtype=torch.int64)
+    item_of_char = torch.repeat_interleave(torch.arange(len(items)), lengths)
+    char_offset = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+    stream[starts[item_of_char] + block_size + char_offset] = codes
+    # Target positions: the item's characters and its closing boundary.
+    n_targets = lengths + 1
+    item_of_target = torch.repeat_interleave(torch.arange(len(items)), n_targets)
+    target_offset = torch.arange(int(n_targets.sum())) - torch.repeat_interleave(torch.cumsum(n_targets, 0) - n_targets, n_targets)
+    target_pos = starts[item_of_target] + block_size + target_offset
+    windows = stream.unfold(0, block_size, 1)  # windows[p] = stream[p : p + block_size]
+    X = windows[target_pos - block_size].clone()
+    Y = stream[target_pos]
+    return X, Y
+
+
+@dataclass
+class Splits:
+    """Train/val/test windows of one dataset at one block size."""
+
+    vocab: Vocab
+    block_size: int
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    train_items: list[str]
+
+    def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def make_splits(items: list[str], block_size: int, seed: int = 42, vocab: Vocab | None = None) -> Splits:
+    """Vocabulary from all items (unless given), seeded item split, windows for each part."""
+    vocab = vocab or Vocab.from_items(items)
+    train, val, test = split_items(items, seed)
+    return Splits(
+        vocab=vocab,
+        block_size=block_size,
+        train=build_windows(train, vocab, block_size),
+        val=build_windows(val, vocab, block_size),
+        test=build_windows(test, vocab, block_size),
+        train_items=train,
+    )

@@ -1,0 +1,26 @@
+"""Choosing where tensors live."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import MakemoreError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto" takes CUDA, then Apple MPS, then the CPU; any other name must be available here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MakemoreError("--device cuda asked for, but no CUDA GPU is available here; use --device auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise MakemoreError("--device mps asked for, but Apple MPS is not available here; use --device auto or cpu")
+    return device

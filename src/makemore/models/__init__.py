@@ -1,0 +1,11 @@
+"""Every model makemore knows. Importing a model's module registers it.
+
+All share one contract: `forward(idx, targets=None) -> (logits, loss)`, with idx
+(B, block_size) context indices and logits (B, vocab_size) for the next character;
+so training, evaluation and sampling are written once.
+"""
+
+from . import bigram, mlp, wavenet  # noqa: F401  (registration side effect)
+from .registry import MODELS, ModelSpec, build_model, get_spec, register
+
+__all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "register"]

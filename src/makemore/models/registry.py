@@ -1,0 +1,49 @@
+"""The model registry: one name -> one model class, its config, and what the essay says of it.
+
+Models register themselves with `@register(...)`; the CLI, trainer and reproduce
+command look them up by name, so adding a model never means editing an if/elif chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Callable
+
+from ..errors import MakemoreError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # registry name, as typed on the command line
+    model_cls: type  # the nn.Module subclass
+    config_cls: type  # its typed config dataclass
+    mechanism: str  # one line: what this model adds, for tables
+    essay_val_nll: float | None  # the essay's validation NLL, None if the essay has none
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(name: str, *, config: type, mechanism: str, essay_val_nll: float | None = None) -> Callable[[type], type]:
+    def decorate(cls: type) -> type:
+        MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll)
+        cls.registry_name = name
+        return cls
+
+    return decorate
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise MakemoreError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, **config_values):
+    """Build a registered model from config values; unknown keys are refused, not ignored."""
+    spec = get_spec(name)
+    known = {f.name for f in fields(spec.config_cls)}
+    extra = sorted(set(config_values) - known)
+    if extra:
+        raise MakemoreError(f"model {name!r} has no option(s) {', '.join(extra)}; it takes: {', '.join(sorted(known))}")
+    return spec.model_cls(spec.config_cls(**config_values))

@@ -1,0 +1,60 @@
+"""Charts, drawn with matplotlib only when asked for (it is the optional `plot` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write
+from .errors import MakemoreError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no window
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MakemoreError("plots need matplotlib: pip install 'makemore[plot]'") from None
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+
+
+def nll_bar_chart(results: dict[str, Any], path: str | Path) -> None:
+    """The essay's chart: validation NLL per model, ours beside the essay's figure."""
+    plt = _pyplot()
+    models = results["models"]
+    names = [m["model"] for m in models]
+    ours = [m["val_nll"] for m in models]
+    essay = [m.get("essay_val_nll") for m in models]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = range(len(names))
+    width = 0.38
+    bars = ax.bar([x - width / 2 for x in xs], ours, width, label="makemore (measured)", color="#3838ff")
+    ax.bar_label(bars, labels=[f"{v:.3f}" for v in ours], fontsize=8)
+    if any(e is not None for e in essay):
+        ebars = ax.bar([x + width / 2 for x in xs], [e or 0 for e in essay], width, label="essay", color="#bbbbbb")
+        ax.bar_label(ebars, labels=[f"{e:.2f}" if e else "" for e in essay], fontsize=8)
+    ax.set_xticks(list(xs), names, rotation=-20)
+    ax.set_ylabel("validation NLL (lower is better)")
+    ax.set_ylim(0, 3.0)
+    ax.set_title(f"Validation NLL across the models — {results['dataset']['name']}")
+    ax.legend(loc="lower left")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def loss_curve_chart(curve: list[tuple[int, float, float]], path: str | Path, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([c[0] for c in curve], [c[1] for c in curve])
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (NLL)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)

@@ -39,11 +39,12 @@ def resolve_input_file(spec: str) -> Path:
 
 
 def load_dataset(spec: str) -> tuple[list[str], dict[str, Any]]:
-    from .data import Vocab, read_items
+    from .data import Vocab, check_splittable, read_items
     from .datasets import sha256_of
 
     path = resolve_input_file(spec)
     items = read_items(path)
+    check_splittable(items)
     info = {
         "name": spec if spec == "names" else path.stem,
         "path": str(path.resolve()),
@@ -54,13 +55,13 @@ def load_dataset(spec: str) -> tuple[list[str], dict[str, Any]]:
     return items, info
 
 
-def provenance() -> dict[str, Any]:
+def provenance(argv: list[str]) -> dict[str, Any]:
     """How this run was made: the command line and the library versions."""
     import safetensors
     import torch
 
     return {
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": ["makemore", *argv],
         "versions": {
             "makemore": __version__,
             "python": platform.python_version(),
@@ -129,7 +130,7 @@ def cmd_train(args) -> None:
     run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
                        seed=args.seed, split_seed=args.split_seed, config=config)
     log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
-    meta = run(items, run_spec, out_dir, device=device, extra_meta={"dataset": dataset, **provenance()},
+    meta = run(items, run_spec, out_dir, device=device, extra_meta={"dataset": dataset, **provenance(args.argv)},
                on_progress=progress_callback(args.model))
     if not args.no_plot:
         plot_loss(out_dir, args.model)
@@ -214,9 +215,9 @@ def cmd_reproduce(args) -> None:
     set_threads(args.threads)
     log(f"reproducing the essay's table on {dataset['name']} ({dataset['items']:,} items) on {device}")
     results = reproduce(items, dataset, out_dir, models=models, seed=args.seed, device=device,
-                        extra_meta=provenance(), on_start=lambda name: log(f"training {name}..."),
+                        extra_meta=provenance(args.argv), on_start=lambda name: log(f"training {name}..."),
                         on_progress=progress_callback)
-    results.update(provenance())
+    results.update(provenance(args.argv))
     from .atomic import atomic_write_text
 
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
@@ -345,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = list(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -83,10 +83,14 @@ class Vocab:
         return "".join(self.chars[i - 1] for i in indices if i != BOUNDARY)
 
 
-def split_items(items: list[str], seed: int = 42) -> tuple[list[str], list[str], list[str]]:
-    """80/10/10 split by item after the essay's shuffle: random.seed(seed); random.shuffle(items)."""
+def check_splittable(items: list[str]) -> None:
     if len(items) < MIN_ITEMS:
         raise MakemoreError(f"only {len(items)} items; need at least {MIN_ITEMS} to split into train/val/test")
+
+
+def split_items(items: list[str], seed: int = 42) -> tuple[list[str], list[str], list[str]]:
+    """80/10/10 split by item after the essay's shuffle: random.seed(seed); random.shuffle(items)."""
+    check_splittable(items)
     shuffled = list(items)
     random.Random(seed).shuffle(shuffled)  # same sequence as random.seed(seed); random.shuffle(...)
     n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))

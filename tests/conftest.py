@@ -1,0 +1,50 @@
+"""Shared fixtures. names.txt is read from $MAKEMORE_DATA or ../shared/data, never from the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _names_dir() -> Path | None:
+    for candidate in [*os.environ.get("MAKEMORE_DATA", "").split(os.pathsep), str(REPO.parent / "shared" / "data")]:
+        if candidate and (Path(candidate) / "names.txt").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """Every test: one thread (fast and deterministic on 2 cores), a private cache, the shared data folder."""
+    torch.set_num_threads(1)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    names_dir = _names_dir()
+    if names_dir is not None:
+        monkeypatch.setenv("MAKEMORE_DATA", str(names_dir))
+
+
+@pytest.fixture
+def names_path() -> Path:
+    names_dir = _names_dir()
+    if names_dir is None:
+        pytest.skip("names.txt not found: set MAKEMORE_DATA to the folder holding it")
+    return names_dir / "names.txt"
+
+
+@pytest.fixture
+def small_file(tmp_path, names_path) -> Path:
+    """The first 300 names: big enough to split and train on, small enough for a fast test."""
+    lines = names_path.read_text().splitlines()[:300]
+    path = tmp_path / "small.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,100 @@
+import math
+
+import pytest
+import torch
+
+from makemore.data import Vocab, build_windows, read_items
+from makemore.models import MODELS, build_model
+from makemore.train import Recipe, evaluate, train
+
+ESSAY_PARAMS = {"bigram-counts": 0, "bigram-nn": 729, "mlp": 11_897, "mlp-bn": 12_097, "wavenet": 76_579}
+
+
+def windows_for(name, items):
+    vocab = Vocab.from_items(items)
+    model = build_model(name, vocab_size=vocab.size)
+    X, Y = build_windows(items, vocab, model.config.block_size)
+    return model, X, Y
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_essay_parameter_counts(name):
+    assert sum(p.numel() for p in build_model(name).parameters()) == ESSAY_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_output_shape_and_loss(name, small_file):
+    torch.manual_seed(0)
+    model, X, Y = windows_for(name, read_items(small_file))
+    logits, loss = model(X[:64], Y[:64])
+    assert logits.shape == (64, 27)
+    assert loss.shape == () and torch.isfinite(loss)
+    logits_only, no_loss = model(X[:5])
+    assert logits_only.shape == (5, 27) and no_loss is None
+
+
+def step0_loss(name, small_file, seed=0):
+    torch.manual_seed(seed)
+    model, X, Y = windows_for(name, read_items(small_file))
+    model.train()
+    return model(X, Y)[1].item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_step0_losses(small_file, seed):
+    ideal = -math.log(1 / 27)  # 3.2958: every character equally likely
+    # counts before fitting are all zero: smoothing alone gives exactly the uniform distribution
+    assert step0_loss("bigram-counts", small_file, seed) == pytest.approx(ideal, abs=1e-5)
+    # naive N(0,1) init: logits with std ~sqrt(200) blow the loss up far past ideal (the essay's ~27)
+    assert step0_loss("mlp", small_file, seed) > 10
+    # Kaiming init + a small output layer start where they should
+    assert step0_loss("mlp-bn", small_file, seed) == pytest.approx(ideal, abs=0.1)
+    assert step0_loss("wavenet", small_file, seed) == pytest.approx(ideal, abs=0.2)
+    # W ~ N(0,1): a softmax of unit-variance logits, a little above ideal
+    assert ideal < step0_loss("bigram-nn", small_file, seed) < ideal + 1.5
+
+
+def test_count_matrix_matches_slow_reference(small_file):
+    items = read_items(small_file)
+    model, X, Y = windows_for("bigram-counts", items)
+    model.fit(X, Y)
+    vocab = Vocab.from_items(items)
+    N = torch.zeros((27, 27), dtype=torch.int64)
+    for w in items:  # the essay's loop
+        chs = ["."] + list(w) + ["."]
+        for ch1, ch2 in zip(chs, chs[1:]):
+            i1 = 0 if ch1 == "." else vocab.stoi[ch1]
+            i2 = 0 if ch2 == "." else vocab.stoi[ch2]
+            N[i1, i2] += 1
+    assert torch.equal(model.counts, N)
+    P = (N + 1).double()
+    P /= P.sum(1, keepdim=True)
+    nll = -P[X[:, -1], Y].log().mean().item()
+    assert model(X, Y)[1].item() == pytest.approx(nll, abs=1e-5)
+
+
+def test_bigram_nn_learns_the_count_distribution(small_file):
+    items = read_items(small_file)
+    counts, X, Y = windows_for("bigram-counts", items)
+    counts.config.smoothing = 0.01  # gradient descent finds the maximum-likelihood rows: compare with nearly raw counts
+    counts.fit(X, Y)
+    torch.manual_seed(0)
+    nn_model = build_model("bigram-nn", vocab_size=27)
+    train(nn_model, (X, Y), Recipe(steps=400, batch_size=0, optimizer="adamw", lr=0.1))
+    count_nll, nn_nll = evaluate(counts, (X, Y)), evaluate(nn_model, (X, Y))
+    assert abs(count_nll - nn_nll) < 0.02
+    # rows seen often enough are the same distribution
+    seen = torch.bincount(X[:, -1], minlength=27) >= 50
+    nn_probs = torch.softmax(nn_model.W.detach(), dim=1)
+    assert (nn_probs[seen] - counts.probs()[seen]).abs().max().item() < 0.05
+
+
+def test_batchnorm_eval_mode_uses_running_statistics(small_file):
+    torch.manual_seed(0)
+    model, X, Y = windows_for("mlp-bn", read_items(small_file))
+    train(model, (X, Y), Recipe(steps=50, batch_size=64, optimizer="adamw", lr=0.01))
+    model.eval()
+    with torch.no_grad():
+        batch_logits, _ = model(X[:32])
+        single_logits, _ = model(X[3:4])
+    assert torch.allclose(single_logits[0], batch_logits[3], atol=1e-5)

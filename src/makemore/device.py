@@ -24,3 +24,10 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise MakemoreError("--device mps asked for, but Apple MPS is not available here; use --device auto or cpu")
     return device
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's tensors live (its parameters, or its buffers for a count model)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

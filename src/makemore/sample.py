@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from .data import BOUNDARY, Vocab
+from .device import model_device
 
 
 @torch.no_grad()
@@ -16,7 +17,7 @@ def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Gene
     model and draws the next index from softmax(logits). An item ends when it
     draws the boundary; one that reaches max_len characters is ended there.
     """
-    device = next(iter(list(model.parameters()) + list(model.buffers()))).device
+    device = model_device(model)
     block_size = model.config.block_size
     was_training = model.training
     model.eval()  # BatchNorm must use its running statistics, not this batch's

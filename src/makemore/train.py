@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .device import model_device
 from .errors import MakemoreError
 
 
@@ -98,7 +99,7 @@ def train(
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed."""
     X, Y = data
-    device = next(iter(list(model.parameters()) + list(model.buffers()))).device
+    device = model_device(model)
     X, Y = X.to(device), Y.to(device)
     result = TrainResult()
     start = time.perf_counter()
@@ -154,7 +155,7 @@ def train(
 def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536) -> float:
     """Mean NLL per predicted character over (X, Y), in eval mode (BatchNorm uses running stats)."""
     X, Y = data
-    device = next(iter(list(model.parameters()) + list(model.buffers()))).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total = 0.0

@@ -52,11 +52,7 @@ class MLP(nn.Module):
 
 
 @dataclass
-class MLPBNConfig:
-    vocab_size: int = 27  # V: characters of the data + the boundary token
-    block_size: int = 3  # T: how many previous characters the model sees
-    n_embd: int = 10  # E: size of each character's embedding (a row of C)
-    n_hidden: int = 200  # H: tanh units in the hidden layer
+class MLPBNConfig(MLPConfig):
     output_scale: float = 0.01  # W2 starts this small so the initial logits are near 0: loss ≈ -log(1/V)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
 

@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .errors import MakemoreError
 
+MAX_SAMPLES = 1_000_000  # one batch of this many items stays within a few hundred MB
 DESCRIPTION = "Train character-level language models on a one-item-per-line file and make more things like it."
 
 
@@ -187,8 +188,8 @@ def cmd_sample(args) -> None:
     from .device import pick_device
     from .sample import sample_items
 
-    if args.n < 1:
-        raise MakemoreError(f"-n must be at least 1, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}, got {args.n}")
     device = pick_device(args.device)
     model, vocab, meta = load_run(args.run_dir, device)
     max_len = args.max_len or 2 * int(meta.get("max_item_len", 32))
@@ -243,24 +244,23 @@ def cmd_models(args) -> None:
 
 # ----------------------------------------------------------------------------- parser
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def positive(kind: type, what: str):
+    """An argparse type: a number of `kind` that must be greater than 0."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+positive_int = positive(int, "a whole number")
+positive_float = positive(float, "a number")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

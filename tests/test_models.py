@@ -17,7 +17,7 @@ def windows_for(name, items):
     return model, X, Y
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(ESSAY_PARAMS))
 def test_essay_parameter_counts(name):
     assert sum(p.numel() for p in build_model(name).parameters()) == ESSAY_PARAMS[name]
 
@@ -52,6 +52,18 @@ def test_step0_losses(small_file, seed):
     assert step0_loss("wavenet", small_file, seed) == pytest.approx(ideal, abs=0.2)
     # W ~ N(0,1): a softmax of unit-variance logits, a little above ideal
     assert ideal < step0_loss("bigram-nn", small_file, seed) < ideal + 1.5
+    assert step0_loss("mlp-deep", small_file, seed) == pytest.approx(ideal, abs=0.2)
+
+
+@pytest.mark.parametrize("init, low, high", [("naive", 10, 100), ("fix-output", 3.2, 3.4), ("fix-tanh", 3.2, 3.4), ("kaiming", 3.2, 3.4)])
+def test_mlp_inits_step0_loss(small_file, init, low, high):
+    items = read_items(small_file)
+    vocab = Vocab.from_items(items)
+    X, Y = build_windows(items, vocab, 3)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = build_model("mlp", vocab_size=vocab.size, init=init)
+        assert low < model(X, Y)[1].item() < high
 
 
 def test_count_matrix_matches_slow_reference(small_file):

@@ -232,6 +232,88 @@ def cmd_reproduce(args) -> None:
         log(f"wrote {out_dir / 'results.json'}; nll.png skipped ({e})")
 
 
+def cmd_diagnose(args) -> None:
+    import torch
+
+    from .data import make_splits
+    from .diagnostics import compare_inits, snapshot, train_with_update_ratios
+    from .models import build_model
+    from .recipes import get_recipe
+
+    config = {"init": args.init} if args.model in ("mlp", "mlp-deep") and args.init else {}
+    build_model(args.model, **config)  # a bad model or init fails before any data is read
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    items, dataset = load_dataset(args.input)
+    set_threads(args.threads)
+    cache: dict[int, Any] = {}
+
+    def splits_for(block_size: int):
+        if block_size not in cache:
+            cache[block_size] = make_splits(items, block_size)
+        return cache[block_size]
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.model, **config)
+    splits = splits_for(model.config.block_size)
+    model = build_model(args.model, vocab_size=splits.vocab.size, **config) if splits.vocab.size != model.config.vocab_size else model
+    X, Y = splits.train
+    gen = torch.Generator().manual_seed(args.seed)
+    batch = torch.randint(0, X.shape[0], (args.batch_size,), generator=gen)
+    label = f"{args.model}" + (f" (init {config['init']})" if config else "")
+    before = snapshot(model, X[batch], Y[batch])
+    print(f"{label}: {sum(p.numel() for p in model.parameters()):,} parameters; "
+          f"step 0 on a batch of {args.batch_size} training examples")
+    print(f"initial loss {before.loss:.4f}   ideal -log(1/{splits.vocab.size}) = {before.ideal_loss:.4f}")
+    print(format_layer_table(before.layers))
+    recipe = get_recipe(args.model, "essay")
+    recipe.steps, recipe.schedule = args.steps, "constant"  # a steady lr keeps the update:data chart readable
+    ratios = train_with_update_ratios(model, splits.train, recipe, seed=args.seed)
+    after = snapshot(model, X[batch], Y[batch])
+    print(f"\nafter {args.steps:,} steps of SGD (batch {recipe.batch_size}, constant lr {recipe.lr}): loss on the same batch {after.loss:.4f}")
+    print(format_layer_table(after.layers))
+    print(f"\n{'weight':<24} {'update:data (log10, mean of last 100 steps)':>44}")
+    for name, r in zip(ratios.names, ratios.mean_over_last(100)):
+        print(f"{name:<24} {r:>44.2f}")
+    if out_dir:
+        write_diagnose_plots(out_dir, label, before, after, ratios)
+    if args.compare:
+        compare_recipe = get_recipe("mlp", args.compare_recipe)
+        if args.compare_steps:
+            compare_recipe.steps = args.compare_steps
+        rows = compare_inits(splits_for, compare_recipe, seed=args.seed, on_start=lambda s: log(f"training {s}..."))
+        print(f"\nsame recipe ({args.compare_recipe}, {compare_recipe.steps:,} steps), same seed, only the init changing:")
+        print(f"{'model':<10} {'variant':<36} {'train':>7} {'val':>7} {'seconds':>8}")
+        for r in rows:
+            print(f"{r.model:<10} {r.variant:<36} {r.train_nll:>7.4f} {r.val_nll:>7.4f} {r.seconds:>8.1f}")
+
+
+def format_layer_table(layers) -> str:
+    head = (f"{'layer':<16} {'pre mean':>8} {'pre std':>8} {'|pre|<=2':>8} {'act mean':>8} {'act std':>8} "
+            f"{'saturated':>9} {'worst neuron':>12} {'dead':>9} {'grad mean':>10} {'grad std':>9}")
+    lines = [head]
+    for s in layers:
+        lines.append(f"{s.name:<16} {s.preact_mean:>8.3f} {s.preact_std:>8.3f} {s.preact_in_range:>8.1%} {s.act_mean:>8.3f} "
+                     f"{s.act_std:>8.3f} {s.saturation:>9.1%} {s.worst_neuron_saturation:>12.1%} "
+                     f"{f'{s.dead_neurons}/{s.neurons}':>9} {s.grad_mean:>10.2e} {s.grad_std:>9.2e}")
+    return "\n".join(lines)
+
+
+def write_diagnose_plots(out_dir: Path, label: str, before, after, ratios) -> None:
+    try:
+        from .plots import layer_histograms, saturation_map, update_ratio_chart
+
+        names = [s.name for s in before.layers]
+        layer_histograms(before.acts, names, out_dir / "activations_step0.png", f"{label}: tanh outputs at step 0", "h")
+        layer_histograms(after.acts, names, out_dir / "activations.png", f"{label}: tanh outputs after training", "h")
+        layer_histograms(before.grads, names, out_dir / "gradients_step0.png", f"{label}: dLoss/dh at step 0", "gradient")
+        layer_histograms(after.grads, names, out_dir / "gradients.png", f"{label}: dLoss/dh after training", "gradient")
+        update_ratio_chart(ratios.names, ratios.steps, ratios.ratios, out_dir / "update_ratio.png")
+        saturation_map(before.acts[0], out_dir / "saturation.png", f"{label}: |h| > 0.99 at step 0 (white = saturated)")
+        log(f"wrote plots to {out_dir}")
+    except MakemoreError as e:
+        log(f"plots skipped ({e})")
+
+
 def cmd_models(args) -> None:
     from .models import MODELS, build_model
     from .recipes import PRESETS
@@ -336,6 +418,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     add_common(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("diagnose", help="the essay's init bugs, measured layer by layer", formatter_class=fmt,
+                       description="Build a model with a chosen initialisation and report, at step 0 and after a short SGD run: "
+                                   "the loss beside the ideal -log(1/V), per tanh layer the pre-activation and activation "
+                                   "statistics, tanh saturation (|h| > 0.99) overall and per neuron, dead neurons, gradient "
+                                   "statistics, and each weight matrix's update:data ratio. With -o, writes activation and "
+                                   "gradient histograms, the update:data chart and the saturation map as PNG. With --compare, "
+                                   "trains the MLP under every init (and the deep variant with and without BatchNorm) with one "
+                                   "recipe and prints their val NLL.",
+                       epilog="examples:\n  makemore diagnose --model mlp --init naive -o runs/diag-naive\n"
+                              "  makemore diagnose --model mlp --init kaiming --compare")
+    p.add_argument("--model", default="mlp", choices=list(MODELS), metavar="NAME", help="model to look inside (default: mlp)")
+    p.add_argument("--init", choices=["naive", "fix-output", "fix-tanh", "kaiming"], default=None,
+                   help="mlp: naive, fix-output, fix-tanh or kaiming (default naive); mlp-deep: naive or kaiming")
+    p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
+    p.add_argument("-o", "--out-dir", help="folder for the PNG plots")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="examples in the measured batch (default: 32)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="steps of the short SGD run (default: 1000)")
+    p.add_argument("--seed", type=int, default=42, help="seed for weights and batches (default: 42)")
+    p.add_argument("--compare", action="store_true", help="also train every init with one recipe and compare val NLL")
+    p.add_argument("--compare-recipe", default="essay", choices=["essay", "fast"], help="recipe of the comparison (default: essay)")
+    p.add_argument("--compare-steps", type=positive_int, help="steps of the comparison runs (default: the recipe's)")
+    add_common(p)
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("models", help="list the registered models", formatter_class=fmt,
                        description="List every registered model with its parameter count at default size and its recipes.",

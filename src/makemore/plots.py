@@ -58,3 +58,57 @@ def loss_curve_chart(curve: list[tuple[int, float, float]], path: str | Path, ti
     ax.grid(alpha=0.3)
     _save(fig, path)
     plt.close(fig)
+
+
+def layer_histograms(tensors, names: list[str], path: str | Path, title: str, xlabel: str) -> None:
+    """One histogram line per layer (as in the lecture's activation and gradient plots)."""
+    import torch
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for name, t in zip(names, tensors):
+        if t is None:
+            continue
+        t = t.detach().float().flatten()
+        lo, hi = t.min().item(), t.max().item()
+        if hi <= lo:
+            hi = lo + 1e-6
+        counts = torch.histc(t, bins=60, min=lo, max=hi)
+        centres = torch.linspace(lo, hi, 61)[:-1] + (hi - lo) / 120
+        ax.plot(centres.tolist(), (counts / counts.sum()).tolist(),
+                label=f"{name} mean {t.mean().item():+.2f} std {t.std().item():.2f}")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def update_ratio_chart(names: list[str], steps: list[int], ratios: list[list[float]], path: str | Path) -> None:
+    """log10 update:data per weight matrix over training, with the -3 guide line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for i, name in enumerate(names):
+        ax.plot(steps, [r[i] for r in ratios], label=name, linewidth=0.8)
+    ax.axhline(-3, color="black", linestyle="--", linewidth=1, label="-3 (healthy)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("log10 std(lr·grad) / std(data)")
+    ax.set_title("update:data ratio per weight matrix")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def saturation_map(act, path: str | Path, title: str) -> None:
+    """Neurons × examples, white where |h| > 0.99 (the tanh is flat there and passes no gradient)."""
+    plt = _pyplot()
+    saturated = (act.detach().abs() > 0.99).float()  # (examples, neurons)
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.imshow(saturated.T.tolist(), cmap="gray",
+              interpolation="nearest", aspect="auto", vmin=0, vmax=1)
+    ax.set_xlabel("example")
+    ax.set_ylabel("neuron")
+    ax.set_title(title)
+    _save(fig, path)
+    plt.close(fig)

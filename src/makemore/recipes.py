@@ -32,6 +32,10 @@ PRESETS: dict[str, dict[str, Recipe]] = {
         "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.01, schedule="cosine", min_lr_ratio=0.01),
         "essay": ESSAY_SGD,
     },
+    "mlp-deep": {
+        "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.003, schedule="cosine", min_lr_ratio=0.01),
+        "essay": ESSAY_SGD,
+    },
     "wavenet": {
         "fast": Recipe(steps=30_000, batch_size=256, optimizer="adamw", lr=0.005, schedule="cosine", min_lr_ratio=0.01),
         "essay": ESSAY_SGD,

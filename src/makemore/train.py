@@ -96,8 +96,13 @@ def train(
     seed: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
     report_every: int = 100,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed."""
+    """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
+
+    `on_step(step, lr)`, if given, runs after each backward pass and before the update:
+    the gradients are in `.grad` and the weights are those they were computed at (for diagnostics).
+    """
     X, Y = data
     device = model_device(model)
     X, Y = X.to(device), Y.to(device)
@@ -132,6 +137,8 @@ def train(
         _, loss = model(xb, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if on_step is not None:
+            on_step(step, lr)
         optimizer.step()
         running += loss.detach()
         since += 1

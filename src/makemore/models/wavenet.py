@@ -35,11 +35,12 @@ class FuseLevel(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(kaiming_(torch.empty(2 * n_in, n_out), fan_in=2 * n_in))
         self.bn = BatchNorm(n_out, momentum=bn_momentum)
+        self.act = nn.Tanh()  # a module, so diagnostics can hook it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         x = x.reshape(B, T // 2, 2 * C)  # (B, T/2, 2C): neighbours side by side
-        return torch.tanh(self.bn(x @ self.weight))  # (B, T/2, H)
+        return self.act(self.bn(x @ self.weight))  # (B, T/2, H)
 
 
 @register("wavenet", config=WaveNetConfig, essay_val_nll=1.99,

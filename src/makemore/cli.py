@@ -158,21 +158,9 @@ def plot_loss(out_dir: Path, title: str) -> None:
 def cmd_eval(args) -> None:
     import torch
 
-    from .checkpoint import load_run
-    from .data import make_splits, read_items
-    from .datasets import sha256_of
-    from .device import pick_device
     from .train import evaluate
 
-    model, vocab, meta = load_run(args.run_dir, pick_device(args.device))
-    recorded = meta.get("dataset", {})
-    spec = args.input or recorded.get("path")
-    if not spec:
-        raise MakemoreError(f"{args.run_dir} does not record its training file; pass it with -i FILE")
-    path = resolve_input_file(spec)
-    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"] and not args.input:
-        raise MakemoreError(f"{path} changed since this run was trained; pass the original file with -i FILE")
-    splits = make_splits(read_items(path), model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
+    model, splits, _ = load_run_and_splits(args.run_dir, args.input, args.device)
     set_threads(args.threads)
     with torch.no_grad():
         result = {part: evaluate(model, splits.part(part)) for part in ("train", "val", "test")}
@@ -314,6 +302,51 @@ def write_diagnose_plots(out_dir: Path, label: str, before, after, ratios) -> No
         log(f"plots skipped ({e})")
 
 
+def cmd_batchnorm(args) -> None:
+    import copy
+
+    from .diagnostics import batchnorm_layers, calibrate_batchnorm, single_example_modes
+    from .train import evaluate
+
+    model, splits, meta = load_run_and_splits(args.run_dir, args.input, args.device)
+    if not batchnorm_layers(model):
+        raise MakemoreError(f"{args.run_dir} is a {meta['model']} run, which has no BatchNorm; use an mlp-bn or wavenet run")
+    set_threads(args.threads)
+    X = splits.val[0][: args.batch_size]
+    if not 0 <= args.index < X.shape[0]:
+        raise MakemoreError(f"--index must be between 0 and {X.shape[0] - 1} (the batch has {X.shape[0]} examples), got {args.index}")
+    check = single_example_modes(model, X, index=args.index)
+    print(f"{meta['model']}: example {args.index} of a val batch of {X.shape[0]}, forwarded alone")
+    if check.train_mode_error:
+        print(f"  train mode (batch statistics): fails: {check.train_mode_error}")
+    else:
+        print(f"  train mode (batch statistics): logits differ from the batch's by up to {check.train_mode_max_diff:.4f} (garbage)")
+    print(f"  eval mode (running statistics): logits differ from the batch's by up to {check.eval_mode_max_diff:.2e}")
+    calibrated = copy.deepcopy(model)
+    calibrate_batchnorm(calibrated, splits.train[0])
+    print(f"val NLL with the running averages kept during training:  {evaluate(model, splits.val):.4f}")
+    print(f"val NLL with statistics recomputed over the training set: {evaluate(calibrated, splits.val):.4f}")
+
+
+def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
+    """A run's model and the exact split it was trained on (checked against the recorded file)."""
+    from .checkpoint import load_run
+    from .data import make_splits, read_items
+    from .datasets import sha256_of
+    from .device import pick_device
+
+    model, vocab, meta = load_run(run_dir, pick_device(device_name))
+    recorded = meta.get("dataset", {})
+    spec = input_spec or recorded.get("path")
+    if not spec:
+        raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
+    path = resolve_input_file(spec)
+    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"] and not input_spec:
+        raise MakemoreError(f"{path} changed since this run was trained; pass the original file with -i FILE")
+    splits = make_splits(read_items(path), model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
+    return model, splits, meta
+
+
 def cmd_models(args) -> None:
     from .models import MODELS, build_model
     from .recipes import PRESETS
@@ -442,6 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-steps", type=positive_int, help="steps of the comparison runs (default: the recipe's)")
     add_common(p)
     p.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser("batchnorm", help="BatchNorm's train and eval modes, and calibration", formatter_class=fmt,
+                       description="For a run with BatchNorm (mlp-bn, wavenet): forward one val example alone in train mode "
+                                   "(batch statistics of one example: variance 0, an error or garbage) and in eval mode "
+                                   "(running statistics: the same logits as inside its batch); then recompute the "
+                                   "statistics over the whole training set and compare val NLL with the running averages.",
+                       epilog="example:\n  makemore train -i names --model mlp-bn -o runs/mlp-bn\n  makemore batchnorm runs/mlp-bn")
+    p.add_argument("run_dir", help="run directory of a model with BatchNorm")
+    p.add_argument("-i", "--input", help="the training file, if it moved since training")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="size of the val batch (default: 32)")
+    p.add_argument("--index", type=int, default=0, help="which example of the batch to forward alone (default: 0)")
+    add_common(p)
+    p.set_defaults(func=cmd_batchnorm)
 
     p = sub.add_parser("models", help="list the registered models", formatter_class=fmt,
                        description="List every registered model with its parameter count at default size and its recipes.",

@@ -347,6 +347,68 @@ def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
     return model, splits, meta
 
 
+def cmd_claims(args) -> None:
+    from .claims import (Claim, bigram_equivalence, format_claims, init_fix_claim, quick_claims, table_claims)
+    from .recipes import get_recipe
+
+    items, dataset = load_dataset(args.input)
+    set_threads(args.threads)
+    log("measuring the quick claims...")
+    claims = quick_claims(items, seed=args.seed)
+    claims.append(gradient_claim(args.seed))
+    if not args.quick:
+        results = load_or_reproduce(args, items, dataset)
+        claims += table_claims(results)
+        log("training the MLP with naive and with Kaiming init (same recipe, same seed)...")
+        claims.append(init_fix_claim(items, get_recipe("mlp"), seed=args.seed, on_start=lambda s: log(f"  {s}")))
+        log("training the bigram NN 2,000 steps...")
+        eq = bigram_equivalence(items, steps=2000, seed=args.seed)
+        claims.append(Claim("W = log(counts) + a constant per row, 2,000 steps", "same model",
+                            f"max deviation {eq.max_logit_offset_spread:.3f} (bigrams seen 100+ times)",
+                            eq.max_logit_offset_spread < 0.1, "< 0.1 nats on bigrams seen 100+ times"))
+    print(format_claims(claims))
+    if args.out_dir:
+        from .atomic import atomic_write_text
+
+        payload = {"dataset": dataset, "quick": args.quick, "claims": [c.as_dict() for c in claims]}
+        atomic_write_text(Path(args.out_dir) / "claims.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def gradient_claim(seed: int):
+    """Hand-written gradients of MLP + BN against autograd, float64, on a random batch."""
+    import torch
+
+    from .backprop import check_gradients
+    from .claims import Claim
+    from .models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("mlp-bn")
+    X = torch.randint(0, 27, (32, 3))
+    Y = torch.randint(0, 27, (32,))
+    rows = check_gradients(model, X, Y, dtype=torch.float64)
+    worst = max(r.max_abs_diff for r in rows)
+    return Claim("manual backprop equals autograd (float64)", "equal", f"{len(rows)} tensors, max |diff| {worst:.1e}",
+                 all(r.approx for r in rows) and worst <= 1e-10, "every tensor within 1e-10")
+
+
+def load_or_reproduce(args, items, dataset) -> dict:
+    """results.json of a reproduce run: the one named by --from, else train the five models into -o."""
+    if args.results:
+        path = Path(args.results)
+        path = path / "results.json" if path.is_dir() else path
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise MakemoreError(f"cannot read reproduce results from {path} ({e}); run makemore reproduce -o DIR first") from None
+    from .reproduce import reproduce
+
+    out_dir = Path(args.out_dir or "runs/claims")
+    log(f"no --from given: training the five models into {out_dir} (a few minutes)...")
+    return reproduce(items, dataset, out_dir, seed=args.seed, on_start=lambda name: log(f"  training {name}..."),
+                     on_progress=progress_callback, extra_meta=provenance(args.argv))
+
+
 def cmd_models(args) -> None:
     from .models import MODELS, build_model
     from .recipes import PRESETS
@@ -488,6 +550,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, default=0, help="which example of the batch to forward alone (default: 0)")
     add_common(p)
     p.set_defaults(func=cmd_batchnorm)
+
+    p = sub.add_parser("claims", help="every measurable claim of the essay, measured", formatter_class=fmt,
+                       description="Measure each claim of the essay (its table, 228,146 examples, the bigram NLLs, the "
+                                   "bigram NN = counts equivalence, exp(-NLL) vs uniform, initial losses, tanh saturation, "
+                                   "Kaiming, the init fix, hand-written gradients = autograd) and print: claim, the essay's "
+                                   "figure, makemore's figure, whether it holds. --quick runs only the claims that need no "
+                                   "long training (seconds).",
+                       epilog="examples:\n  makemore claims --quick\n  makemore reproduce -o runs/essay && makemore claims --from runs/essay")
+    p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
+    p.add_argument("--quick", action="store_true", help="only the claims that need no long training")
+    p.add_argument("--from", dest="results", help="a reproduce folder (or its results.json) to take the table from")
+    p.add_argument("-o", "--out-dir", help="write claims.json here (and, without --from, the reproduce runs)")
+    p.add_argument("--seed", type=int, default=42, help="seed (default: 42)")
+    add_common(p)
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("models", help="list the registered models", formatter_class=fmt,
                        description="List every registered model with its parameter count at default size and its recipes.",

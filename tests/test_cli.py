@@ -26,7 +26,7 @@ def test_train_eval_sample(capsys, tmp_path, small_file):
     code, out, err = run_cli(capsys, "train", "-i", small_file, "--model", "mlp-bn", "-o", run_dir, *FAST)
     assert code == 0, err
     assert out.startswith("train ") and "val" in out
-    assert (run_dir / "loss.csv").read_text().startswith("step,loss,lr")
+    assert (run_dir / "metrics.csv").read_text().startswith("step,train_loss,lr,val_loss")
     code, out, err = run_cli(capsys, "eval", run_dir, "--json")
     metrics = json.loads(out)
     assert code == 0 and set(metrics) == {"train_nll", "val_nll", "test_nll"}
@@ -58,7 +58,7 @@ def test_same_seed_same_everything(capsys, tmp_path, small_file):
     assert all((wa[k] == wb[k]).all() for k in wa)
     ma, mb = (json.loads((tmp_path / n / "run.json").read_text()) for n in ("a", "b"))
     assert ma["metrics"] == mb["metrics"]
-    assert (tmp_path / "a" / "loss.csv").read_text() == (tmp_path / "b" / "loss.csv").read_text()
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
     assert outs[0] == outs[1]
 
 

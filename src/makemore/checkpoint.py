@@ -3,7 +3,9 @@
 A run directory holds
 - `model.safetensors`: the state dict (parameters and buffers such as BatchNorm's running stats);
 - `run.json`: model name, config, vocabulary, split seed, recipe, metrics, and how the run was made;
-- `loss.csv`: the training loss curve.
+- `metrics.csv`: the training loss curve, and val loss where it was measured;
+- while training, or after a stop: `train_state.safetensors`, the resume point;
+- with periodic evaluation: `best.safetensors`, the weights of the best val loss.
 Together they rebuild the model and sample without the training file. Loading never
 unpickles anything: safetensors holds raw tensors only.
 """
@@ -28,24 +30,39 @@ from .models import build_model, get_spec
 FORMAT_VERSION = 1  # bump when run.json or the weights' layout changes incompatibly
 WEIGHTS = "model.safetensors"
 META = "run.json"
-LOSS_CURVE = "loss.csv"
+METRICS = "metrics.csv"
 
 
-def save_run(run_dir: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
-    """Write weights first, then run.json: run.json names a model whose weights are already complete."""
+def save_run(run_dir: str | Path, model: nn.Module, meta: dict[str, Any], weights: bool = True) -> None:
+    """Write weights first, then run.json: run.json never names weights that are not complete.
+
+    weights=False writes run.json alone (a run's description, before it has weights)."""
     run_dir = Path(run_dir)
     try:
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format_version": str(FORMAT_VERSION)}))
+        if weights:
+            save_weights(run_dir / WEIGHTS, model)
         meta = {"format_version": FORMAT_VERSION, "model": model.registry_name, "config": asdict(model.config), **meta}
         atomic_write_text(run_dir / META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     except OSError as e:
         raise MakemoreError(f"cannot write the run directory {run_dir}: {e.strerror or e}") from None
 
 
-def save_loss_curve(run_dir: str | Path, curve: list[tuple[int, float, float]]) -> None:
-    lines = ["step,loss,lr"] + [f"{step},{loss:.6f},{lr:.6g}" for step, loss, lr in curve]
-    atomic_write_text(Path(run_dir) / LOSS_CURVE, "\n".join(lines) + "\n")
+def save_metrics(run_dir: str | Path, loss_curve: list[tuple[int, float, float]], val_curve: list[tuple[int, float]]) -> None:
+    """metrics.csv: one row per report, with the val loss on the rows where it was measured."""
+    val_at = dict(val_curve)
+    lines = ["step,train_loss,lr,val_loss"] + [
+        f"{step},{loss:.6f},{lr:.6g},{val_at[step]:.6f}" if step in val_at else f"{step},{loss:.6f},{lr:.6g},"
+        for step, loss, lr in loss_curve
+    ]
+    atomic_write_text(Path(run_dir) / METRICS, "\n".join(lines) + "\n")
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, float | None]]:
+    rows = []
+    for line in (Path(run_dir) / METRICS).read_text().splitlines()[1:]:
+        step, loss, lr, val = line.split(",")
+        rows.append({"step": int(step), "train_loss": float(loss), "lr": float(lr), "val_loss": float(val) if val else None})
+    return rows
 
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
@@ -105,3 +122,65 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
     model.to(device)
     model.eval()
     return model, vocab, meta
+
+
+# ----------------------------------------------------------------------------- resumable training state
+
+TRAIN_STATE = "train_state.safetensors"  # one file, so a resume point is written (and replaced) atomically
+BEST_WEIGHTS = "best.safetensors"
+
+
+def save_weights(path: Path, model: nn.Module) -> None:
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format_version": str(FORMAT_VERSION)}))
+
+
+def save_train_state(run_dir: str | Path, model: nn.Module, optimizer, state) -> None:
+    """Weights, optimizer state, batch order and RNG state, loss curves: all a resume needs, in one file."""
+    tensors = {f"model/{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entries in opt["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{idx}/{name}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[name] = value
+    tensors["state/order"] = state.order.to("cpu").contiguous()
+    tensors["state/generator"] = state.generator.contiguous()
+    fields = {k: v for k, v in vars(state).items() if k not in ("order", "generator")}
+    meta = {"format_version": FORMAT_VERSION, "state": fields, "param_groups": opt["param_groups"], "optimizer_scalars": scalars}
+    atomic_write(Path(run_dir) / TRAIN_STATE,
+                 lambda tmp: save_file(tensors, tmp, metadata={"makemore": json.dumps(meta)}))
+
+
+def load_train_state(run_dir: str | Path):
+    """The resume point of a stopped run: (model state dict, optimizer state dict, TrainState), or None."""
+    from safetensors import safe_open
+
+    from .train import TrainState
+
+    path = Path(run_dir) / TRAIN_STATE
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["makemore"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise MakemoreError(f"{path} is not a readable training state ({e}); it is damaged") from None
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise MakemoreError(f"{path} was written by a newer makemore; upgrade makemore to resume it")
+    model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    opt_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            _, idx, name = key.split("/", 2)
+            opt_state.setdefault(int(idx), {})[name] = value
+    for idx, entries in meta["optimizer_scalars"].items():
+        opt_state.setdefault(int(idx), {}).update(entries)
+    fields = meta["state"]
+    fields["loss_curve"] = [tuple(x) for x in fields["loss_curve"]]
+    fields["val_curve"] = [tuple(x) for x in fields["val_curve"]]
+    state = TrainState(**fields, order=tensors["state/order"], generator=tensors["state/generator"])
+    return model_state, {"state": opt_state, "param_groups": meta["param_groups"]}, state

@@ -10,7 +10,10 @@ import argparse
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,7 @@ def provenance(argv: list[str]) -> dict[str, Any]:
 
     return {
         "command": ["makemore", *argv],
+        "git_commit": git_commit(),
         "versions": {
             "makemore": __version__,
             "python": platform.python_version(),
@@ -71,6 +75,20 @@ def provenance(argv: list[str]) -> dict[str, Any]:
             "platform": platform.platform(),
         },
     }
+
+
+def git_commit() -> str | None:
+    """The commit of makemore's own source when it runs from a git checkout ("+dirty" if changed), else None."""
+    source = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def progress_callback(label: str):
@@ -86,7 +104,10 @@ def progress_callback(label: str):
         if bar is None:
             bar = state["bar"] = tqdm(total=p.steps, desc=label, file=sys.stderr, leave=False, unit="step")
         bar.update(p.step - bar.n)
-        bar.set_postfix(loss=f"{p.loss:.4f}", lr=f"{p.lr:.3g}")
+        postfix = {"loss": f"{p.loss:.4f}", "lr": f"{p.lr:.3g}"}
+        if p.val_loss is not None:
+            postfix["val"] = f"{p.val_loss:.4f}"
+        bar.set_postfix(postfix)
         if p.step >= p.steps:
             bar.close()
 
@@ -109,19 +130,28 @@ def set_threads(n: int | None) -> None:
 
 # ----------------------------------------------------------------------------- commands
 
+RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "eval_interval", "patience")
+MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "smoothing")
+
+
 def cmd_train(args) -> None:
+    if args.resume:
+        return resume_training(args)
     from .device import pick_device
     from .models import build_model
     from .recipes import get_recipe
     from .runs import RunSpec, run
 
+    if not args.input or not args.out_dir:
+        raise MakemoreError("train needs -i FILE and -o RUN_DIR (or --resume RUN_DIR to continue a stopped run)")
     recipe = get_recipe(args.model, args.recipe)
-    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay")
-                 if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None}
     for key, value in overrides.items():
         setattr(recipe, key, value)
+    if args.eval_interval is None and recipe.eval_interval == 0 and recipe.steps >= 10:
+        recipe.eval_interval = recipe.steps // 10  # ten val checks: a best checkpoint and resume points
     recipe.check()
-    config = {k: getattr(args, k) for k in ("block_size", "n_embd", "n_hidden", "smoothing") if getattr(args, k) is not None}
+    config = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
     build_model(args.model, **{**config, "vocab_size": 2})  # a bad option fails before any data is read
     out_dir = Path(args.out_dir)
     refuse_existing_run(out_dir, args.overwrite)
@@ -131,26 +161,155 @@ def cmd_train(args) -> None:
     run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
                        seed=args.seed, split_seed=args.split_seed, config=config)
     log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
-    meta = run(items, run_spec, out_dir, device=device, extra_meta={"dataset": dataset, **provenance(args.argv)},
-               on_progress=progress_callback(args.model))
+    extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
+    with graceful_stop() as should_stop, progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
+        meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
+                                          on_progress=on_progress, should_stop=should_stop), out_dir)
+    finish_training(args, out_dir, meta)
+
+
+def resume_training(args) -> None:
+    from .checkpoint import read_meta
+    from .device import pick_device
+    from .runs import resume
+
+    given = [f"--{k.replace('_', '-')}" for k in (*RECIPE_OPTIONS, *MODEL_OPTIONS) if getattr(args, k) is not None]
+    if given or args.out_dir:
+        raise MakemoreError(f"--resume continues a run with its own settings; drop {', '.join(given or ['-o'])}")
+    out_dir = Path(args.resume)
+    meta = read_meta(out_dir)
+    device = pick_device(args.device)
+    items, path = load_recorded_items(meta, args.input, out_dir)
+    set_threads(args.threads)
+    log(f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on {device}")
+    with graceful_stop() as should_stop, progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
+        meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
+                                             should_stop=should_stop), out_dir)
+    finish_training(args, out_dir, meta)
+
+
+def run_or_explain(train_fn, out_dir: Path):
+    from .train import TrainingInterrupted
+
+    try:
+        return train_fn()
+    except TrainingInterrupted as stop:
+        raise MakemoreError(f"stopped at step {stop.step:,}; the checkpoint is saved. Resume with: "
+                            f"makemore train --resume {out_dir}") from None
+
+
+def finish_training(args, out_dir: Path, meta: dict) -> None:
     if not args.no_plot:
-        plot_loss(out_dir, args.model)
+        plot_loss(out_dir, meta["model"])
     m = meta["metrics"]
-    log(f"saved {out_dir} ({meta['params']:,} parameters, {meta['train_seconds']:.1f} s)")
+    best = f", best val {meta['best_val_nll']:.4f} at step {meta['best_step']:,}" if "best_val_nll" in meta else ""
+    early = " (stopped early)" if meta.get("stopped_early") else ""
+    log(f"saved {out_dir} ({meta['params']:,} parameters, {meta['train_seconds']:.1f} s{best}){early}")
     print(f"train {m['train_nll']:.4f}  val {m['val_nll']:.4f}  test {m['test_nll']:.4f}")
 
 
-def plot_loss(out_dir: Path, title: str) -> None:
-    from .checkpoint import LOSS_CURVE
+def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tuple[list[str], Path]:
+    """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i."""
+    from .data import read_items
+    from .datasets import sha256_of
 
-    curve_path = out_dir / LOSS_CURVE
-    if not curve_path.exists():
+    recorded = meta.get("dataset", {})
+    spec = input_spec or recorded.get("path")
+    if not spec:
+        raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
+    path = resolve_input_file(spec)
+    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
+        raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
+    return read_items(path), path
+
+
+@contextmanager
+def graceful_stop():
+    """SIGINT/SIGTERM ask training to stop after the current step and save; a second Ctrl-C aborts at once."""
+    requested = {"stop": False}
+    previous = {}
+
+    def handler(signum, frame):
+        if requested["stop"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested["stop"] = True
+        log("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. called from a library user's thread): no handlers
+            pass
+    try:
+        yield lambda: requested["stop"]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def progress_reporter(label: str, out_dir: Path, tensorboard: bool):
+    """The progress bar (terminal only) and, if asked for, TensorBoard scalars in RUN_DIR/tensorboard."""
+    bar = progress_callback(label)
+    writer = None
+    if tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise MakemoreError("--tensorboard needs the tensorboard package: pip install 'makemore[tensorboard]'") from None
+        writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+    def report(p) -> None:
+        if bar is not None:
+            bar(p)
+        if writer is not None:
+            writer.add_scalar("loss/train", p.loss, p.step)
+            writer.add_scalar("lr", p.lr, p.step)
+            if p.val_loss is not None:
+                writer.add_scalar("loss/val", p.val_loss, p.step)
+
+    try:
+        yield report
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def config_file_record(path: str | None) -> dict:
+    if not path:
+        return {}
+    return {"config_file": {"path": str(Path(path).resolve()), "content": Path(path).read_text(encoding="utf-8")}}
+
+
+def load_config_file(path: str, allowed: set[str]) -> dict[str, Any]:
+    """Options from a TOML file, keyed by option name (either `batch_size` or `batch-size`)."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise MakemoreError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise MakemoreError(f"{path} is not valid TOML ({e})") from None
+    values = {k.replace("-", "_"): v for k, v in raw.items()}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise MakemoreError(f"{path}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return values
+
+
+def plot_loss(out_dir: Path, title: str) -> None:
+    from .checkpoint import METRICS, read_metrics
+
+    if not (out_dir / METRICS).exists():
         return
     try:
         from .plots import loss_curve_chart
 
-        rows = [line.split(",") for line in curve_path.read_text().splitlines()[1:]]
-        loss_curve_chart([(int(s), float(l), float(r)) for s, l, r in rows], out_dir / "loss.png", title)
+        loss_curve_chart(read_metrics(out_dir), out_dir / "loss.png", title)
     except MakemoreError as e:
         log(f"note: loss.png not written ({e})")
 
@@ -456,13 +615,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model into a run directory", formatter_class=fmt,
                        description="Train one registered model on a one-item-per-line file and save it to a run directory "
-                                   "(model.safetensors, run.json, loss.csv, loss.png). Prints train/val/test NLL.",
+                                   "(model.safetensors, run.json, metrics.csv, loss.png). Prints train/val/test NLL.",
                        epilog="examples:\n  makemore train -i names --model wavenet -o runs/wavenet\n"
-                              "  makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp")
-    p.add_argument("-i", "--input", required=True, help="text file with one item per line, or 'names' for the essay's dataset")
+                              "  makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp\n"
+                              "  makemore train --config mlp.toml --lr 0.003      # TOML options, overridden here\n"
+                              "  makemore train --resume runs/wavenet              # after Ctrl-C or a kill\n\n"
+                              "Ctrl-C or SIGTERM stops after the current step and saves a resume point.")
+    p.add_argument("-i", "--input", help="text file with one item per line, or 'names' for the essay's dataset")
     p.add_argument("--model", default="wavenet", choices=list(MODELS), metavar="NAME",
                    help=f"model to train: {', '.join(MODELS)} (default: wavenet)")
-    p.add_argument("-o", "--out-dir", required=True, help="run directory to write")
+    p.add_argument("-o", "--out-dir", help="run directory to write")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly where it stopped (its own settings)")
+    p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "
+                                                          "model = \"mlp\", steps = 5000); command-line options override it")
     p.add_argument("--recipe", default="fast", help="named training recipe: fast (default) or essay (the lecture's batch-32 SGD)")
     p.add_argument("--seed", type=int, default=42, help="seed for initial weights and batch order (default: 42)")
     p.add_argument("--split-seed", type=int, default=42, help="seed of the shuffle before the 80/10/10 split (default: 42)")
@@ -472,6 +637,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help="optimiser (default: the recipe's)")
     p.add_argument("--schedule", choices=["constant", "step", "cosine"], help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--weight-decay", type=float, help="weight decay on matrices (default: the recipe's)")
+    p.add_argument("--eval-interval", type=int, help="evaluate val, save a resume point and the best weights "
+                                                     "(best.safetensors) every N steps (default: steps/10; 0: never)")
+    p.add_argument("--patience", type=int, help="early stopping: stop after N evaluations without a new best val (default: off)")
+    p.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard (needs the tensorboard package)")
     p.add_argument("--block-size", type=positive_int, help="context length in characters (default: the model's)")
     p.add_argument("--n-embd", type=positive_int, help="embedding size (mlp, mlp-bn, wavenet)")
     p.add_argument("--n-hidden", type=positive_int, help="hidden units (mlp, mlp-bn, wavenet)")
@@ -479,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
     p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")
     add_common(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, subparser=p)
 
     p = sub.add_parser("eval", help="train/val/test NLL of a run", formatter_class=fmt,
                        description="Recompute a run's train/val/test NLL on the split it was trained with.",
@@ -577,6 +746,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        try:  # TOML values become the subcommand's defaults; options on the command line still win
+            allowed = {a.dest for a in args.subparser._actions} - {"help", "config", "func", "subparser"}
+            args.subparser.set_defaults(**load_config_file(args.config, allowed))
+        except MakemoreError as e:
+            log(f"makemore: error: {e}")
+            return 1
+        args = parser.parse_args(argv)
     args.argv = list(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

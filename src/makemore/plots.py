@@ -48,10 +48,15 @@ def nll_bar_chart(results: dict[str, Any], path: str | Path) -> None:
     plt.close(fig)
 
 
-def loss_curve_chart(curve: list[tuple[int, float, float]], path: str | Path, title: str) -> None:
+def loss_curve_chart(rows: list[dict], path: str | Path, title: str) -> None:
+    """Training loss per report, and val loss where it was measured (rows of metrics.csv)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([c[0] for c in curve], [c[1] for c in curve])
+    ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="train (running mean)")
+    val = [r for r in rows if r["val_loss"] is not None]
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], marker="o", markersize=3, label="val")
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (NLL)")
     ax.set_title(title)

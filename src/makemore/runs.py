@@ -1,7 +1,8 @@
-"""One training run end to end: data -> model -> training -> metrics -> run directory."""
+"""One training run end to end: data -> model -> training -> metrics -> run directory; and its resumption."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -9,10 +10,12 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import save_loss_curve, save_run
-from .data import Splits, make_splits
+from .checkpoint import (BEST_WEIGHTS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics, save_run,
+                         save_train_state, save_weights)
+from .data import Splits, Vocab, make_splits
+from .errors import MakemoreError
 from .models import build_model, get_spec
-from .train import Progress, Recipe, TrainResult, evaluate, train
+from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, evaluate, train
 
 SPLITS = ("train", "val", "test")
 
@@ -23,7 +26,7 @@ class RunSpec:
 
     model: str  # registry name
     recipe: Recipe  # how it is trained
-    recipe_name: str = "fast"  # which preset the recipe started from ("custom" once overridden)
+    recipe_name: str = "fast"  # which preset the recipe started from ("+overrides" once changed)
     seed: int = 42  # seeds the initial weights and the order of batches
     split_seed: int = 42  # seeds the shuffle before the 80/10/10 split
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (e.g. n_hidden)
@@ -41,6 +44,7 @@ def run(
     device: str | torch.device = "cpu",
     extra_meta: dict[str, Any] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     splits: Splits | None = None,
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata."""
@@ -50,23 +54,85 @@ def run(
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, **{**spec.config, "vocab_size": splits.vocab.size, "block_size": block_size})
     model.to(device)
-    result: TrainResult = train(model, splits.train, spec.recipe, seed=spec.seed, on_progress=on_progress)
-    start = time.perf_counter()
-    metrics = {f"{part}_nll": evaluate(model, splits.part(part)) for part in SPLITS}
     meta = {
+        "status": "training",
         "vocab": list(splits.vocab.chars),
         "split_seed": spec.split_seed,
         "seed": spec.seed,
         "recipe_name": spec.recipe_name,
         "recipe": asdict(spec.recipe),
         "params": sum(p.numel() for p in model.parameters()),
-        "metrics": metrics,
-        "train_seconds": result.seconds,
-        "eval_seconds": time.perf_counter() - start,
         "max_item_len": max(len(it) for it in splits.train_items),
         **(extra_meta or {}),
     }
+    save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
+    return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop)
+
+
+def resume(
+    items: list[str],
+    out_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do."""
+    out_dir = Path(out_dir)
+    meta = read_meta(out_dir)
+    if meta.get("status") == "complete":
+        raise MakemoreError(f"{out_dir} finished training already; nothing to resume")
+    vocab = Vocab(tuple(meta["vocab"]))
+    recipe_fields = dict(meta["recipe"])
+    recipe_fields["betas"] = tuple(recipe_fields.get("betas", (0.9, 0.99)))
+    recipe = Recipe(**recipe_fields)
+    splits = make_splits(items, meta["config"]["block_size"], seed=meta["split_seed"], vocab=vocab)
+    torch.manual_seed(meta["seed"])
+    model = build_model(meta["model"], **meta["config"])
+    saved = load_train_state(out_dir)
+    if saved is not None:
+        model_state, optimizer_state, state = saved
+        model.load_state_dict(model_state)
+    else:  # stopped before its first checkpoint: start again, from the same seed
+        optimizer_state, state = None, None
+    model.to(device)
+    meta["status"] = "training"
+    return _train_and_finish(model, splits, recipe, meta["seed"], out_dir, meta, (state, optimizer_state),
+                             on_progress, should_stop)
+
+
+def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir: Path, meta: dict[str, Any],
+                      resume_from, on_progress, should_stop) -> dict[str, Any]:
+    def checkpoint(state, optimizer) -> None:
+        save_train_state(out_dir, model, optimizer, state)  # the resume point: one file, atomic
+        save_weights(out_dir / WEIGHTS, model)  # so the run can be sampled while it trains
+        save_metrics(out_dir, state.loss_curve, state.val_curve)
+
+    def best(state) -> None:
+        save_weights(out_dir / BEST_WEIGHTS, model)
+
+    hooks = TrainHooks(on_progress=on_progress, on_best=best, on_checkpoint=checkpoint, should_stop=should_stop)
+    state, optimizer_state = resume_from or (None, None)
+    try:
+        result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks,
+                       state=state, optimizer_state=optimizer_state)
+    except TrainingInterrupted as stop:
+        save_run(out_dir, model, {**meta, "status": "interrupted", "step": stop.step}, weights=False)
+        raise
+    except TrainingDiverged as bad:
+        save_run(out_dir, model, {**meta, "status": "diverged", "step": bad.step}, weights=False)
+        kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
+        raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate (--lr) and train again") from None
+    start = time.perf_counter()
+    metrics = {f"{part}_nll": evaluate(model, splits.part(part)) for part in SPLITS}
+    meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
+            "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
+    if result.state.val_curve:
+        meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,
+                    stopped_early=result.state.stopped_early)
     save_run(out_dir, model, meta)
     if result.loss_curve:
-        save_loss_curve(out_dir, result.loss_curve)
+        save_metrics(out_dir, result.state.loss_curve, result.state.val_curve)
+    if (out_dir / TRAIN_STATE).exists():  # complete: the resume point is no longer needed
+        os.unlink(out_dir / TRAIN_STATE)
     return meta

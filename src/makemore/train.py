@@ -34,6 +34,8 @@ class Recipe:
     weight_decay: float = 0.0  # decoupled weight decay (AdamW) or L2 (SGD) on matrices only
     momentum: float = 0.0  # SGD momentum
     betas: tuple[float, float] = (0.9, 0.99)  # AdamW betas
+    eval_interval: int = 0  # evaluate on val every this many steps (0: only when the caller asks)
+    patience: int = 0  # early stopping: stop after this many evaluations without a new best (0: never)
 
     def check(self) -> None:
         if self.steps < 1:
@@ -44,6 +46,8 @@ class Recipe:
             raise MakemoreError(f"learning rate must be positive, got {self.lr}")
         if self.optimizer not in ("sgd", "adamw"):
             raise MakemoreError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        if self.eval_interval < 0 or self.patience < 0:
+            raise MakemoreError("eval interval and patience must be 0 (off) or positive")
         if self.schedule not in ("constant", "step", "cosine"):
             raise MakemoreError(f"unknown schedule {self.schedule!r}; choose constant, step or cosine")
 
@@ -68,13 +72,74 @@ class Progress:
     steps: int  # steps in all
     loss: float  # mean training loss over the steps since the last report
     lr: float  # learning rate of the last step
-    seconds: float  # wall time since training started
+    seconds: float  # training wall time so far
+    val_loss: float | None = None  # set when this report is also a validation point
+
+
+@dataclass
+class TrainState:
+    """Everything besides weights and optimizer that a stopped run needs to go on bit for bit."""
+
+    step: int = 0  # steps done
+    order: torch.Tensor | None = None  # the current pass's permutation of the training examples
+    cursor: int = 0  # how far into `order` the next batch starts
+    generator: torch.Tensor | None = None  # state of the batch-order random generator
+    running_loss: float = 0.0  # training loss summed since the last report
+    running_steps: int = 0  # steps summed into running_loss
+    loss_curve: list[tuple[int, float, float]] = field(default_factory=list)  # (step, mean train loss, lr)
+    val_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, val loss)
+    best_val: float = math.inf  # lowest val loss seen at an evaluation
+    best_step: int = 0  # the step it was seen at
+    evals_since_best: int = 0  # for early stopping
+    seconds: float = 0.0  # training wall time, summed over interrupted sessions
+    stopped_early: bool = False  # early stopping ended the run before recipe.steps
+    initial_loss: float | None = None  # loss of the first step: the yardstick for "exploded"
+
+
+@dataclass
+class TrainHooks:
+    """Ways for a caller to watch and steer training; the trainer itself never prints or writes files."""
+
+    on_progress: Callable[[Progress], None] | None = None  # every report_every steps
+    on_step: Callable[[int, float], None] | None = None  # after backward, before the update: (step, lr)
+    on_best: Callable[[TrainState], None] | None = None  # a new best val loss (save the best weights)
+    on_checkpoint: Callable[[TrainState, torch.optim.Optimizer], None] | None = None  # at each eval and on a stop
+    should_stop: Callable[[], bool] | None = None  # polled after each step (e.g. set by SIGINT/SIGTERM)
+
+
+class TrainingInterrupted(Exception):
+    """should_stop() said so; on_checkpoint has already saved the state."""
+
+    def __init__(self, step: int):
+        super().__init__(f"interrupted at step {step}")
+        self.step = step
+
+
+EXPLODED = 10.0  # a mean training loss this many times the first step's counts as diverged
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN, infinite, or exploded; nothing was saved after the last good checkpoint."""
+
+    def __init__(self, step: int, loss: float, last_good_loss: float | None):
+        self.step, self.last_good_loss = step, last_good_loss
+        last = f"{last_good_loss:.4f}" if last_good_loss is not None else "none yet"
+        super().__init__(f"training diverged: the loss became {loss:.4g} by step {step} (NaN, infinite, or more than "
+                         f"{EXPLODED:g}× the first step's; last good training loss {last})")
 
 
 @dataclass
 class TrainResult:
-    loss_curve: list[tuple[int, float, float]] = field(default_factory=list)  # (step, train loss, lr)
-    seconds: float = 0.0  # wall time of training alone
+    state: TrainState  # final state (loss curve, best val...)
+    optimizer: torch.optim.Optimizer | None  # None for count models
+
+    @property
+    def loss_curve(self) -> list[tuple[int, float, float]]:
+        return self.state.loss_curve
+
+    @property
+    def seconds(self) -> float:
+        return self.state.seconds
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -94,42 +159,59 @@ def train(
     recipe: Recipe,
     *,
     seed: int = 0,
-    on_progress: Callable[[Progress], None] | None = None,
+    val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    hooks: TrainHooks | None = None,
+    state: TrainState | None = None,
+    optimizer_state: dict | None = None,
     report_every: int = 100,
+    on_progress: Callable[[Progress], None] | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
 
-    `on_step(step, lr)`, if given, runs after each backward pass and before the update:
-    the gradients are in `.grad` and the weights are those they were computed at (for diagnostics).
+    Given the `state` and `optimizer_state` saved by an earlier call that was stopped, it
+    continues exactly where that call stopped: same batches, same losses, same weights.
     """
+    hooks = hooks or TrainHooks(on_progress=on_progress, on_step=on_step)
     X, Y = data
     device = model_device(model)
     X, Y = X.to(device), Y.to(device)
-    result = TrainResult()
     start = time.perf_counter()
     model.train()
     if not getattr(model, "trainable", True):
         model.fit(X, Y)
-        result.seconds = time.perf_counter() - start
-        return result
+        model.eval()
+        return TrainResult(TrainState(step=recipe.steps, seconds=time.perf_counter() - start), None)
     recipe.check()
     optimizer = make_optimizer(model, recipe)
     n = X.shape[0]
     batch_size = n if recipe.batch_size == 0 or recipe.batch_size >= n else recipe.batch_size
-    gen = torch.Generator().manual_seed(seed)
-    # Batches are drawn without replacement: one shuffled permutation per pass over the data.
-    order, cursor = torch.randperm(n, generator=gen), 0
-    running = torch.zeros((), device=device)  # summed on device: no .item() sync in the hot loop
-    since = 0
-    for step in range(recipe.steps):
+    gen = torch.Generator()
+    if state is None:
+        gen.manual_seed(seed)
+        # Batches are drawn without replacement: one shuffled permutation per pass over the data.
+        state = TrainState(order=torch.randperm(n, generator=gen))
+    else:
+        gen.set_state(state.generator)
+        if optimizer_state is not None:
+            optimizer.load_state_dict(optimizer_state)
+    elapsed_before = state.seconds
+    running = torch.tensor(state.running_loss, device=device)  # summed on device: no .item() sync per step
+
+    def sync_state() -> None:
+        state.generator = gen.get_state()
+        state.running_loss = running.item()
+        state.seconds = elapsed_before + time.perf_counter() - start
+
+    while state.step < recipe.steps and not state.stopped_early:
+        step = state.step
         if batch_size == n:
             xb, yb = X, Y
         else:
-            if cursor + batch_size > n:
-                order, cursor = torch.randperm(n, generator=gen), 0
-            ix = order[cursor:cursor + batch_size].to(device)
-            cursor += batch_size
+            if state.cursor + batch_size > n:
+                state.order, state.cursor = torch.randperm(n, generator=gen), 0
+            ix = state.order[state.cursor:state.cursor + batch_size].to(device)
+            state.cursor += batch_size
             xb, yb = X[ix], Y[ix]
         lr = recipe.lr_at(step)
         for group in optimizer.param_groups:
@@ -137,25 +219,48 @@ def train(
         _, loss = model(xb, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if on_step is not None:
-            on_step(step, lr)
+        if hooks.on_step is not None:
+            hooks.on_step(step, lr)
         optimizer.step()
         running += loss.detach()
-        since += 1
-        if since == report_every or step == recipe.steps - 1:
-            mean_loss = running.item() / since
-            if not math.isfinite(mean_loss):
-                raise MakemoreError(
-                    f"training diverged at step {step + 1} (loss {mean_loss}); lower the learning rate (--lr)"
-                )
-            result.loss_curve.append((step + 1, mean_loss, lr))
-            if on_progress is not None:
-                on_progress(Progress(step + 1, recipe.steps, mean_loss, lr, time.perf_counter() - start))
+        if state.initial_loss is None:
+            state.initial_loss = loss.item()
+        state.running_steps += 1
+        state.step += 1
+        last = state.step == recipe.steps
+        evaluate_now = val_data is not None and recipe.eval_interval > 0 and (state.step % recipe.eval_interval == 0 or last)
+        if state.running_steps == report_every or last or evaluate_now:
+            mean_loss = running.item() / state.running_steps
+            if not math.isfinite(mean_loss) or mean_loss > EXPLODED * state.initial_loss:
+                raise TrainingDiverged(state.step, mean_loss, state.loss_curve[-1][1] if state.loss_curve else None)
+            state.loss_curve.append((state.step, mean_loss, lr))
             running.zero_()
-            since = 0
-    result.seconds = time.perf_counter() - start
+            state.running_steps = 0
+            val_loss = None
+            if evaluate_now:
+                val_loss = evaluate(model, val_data)
+                model.train()
+                state.val_curve.append((state.step, val_loss))
+                if val_loss < state.best_val:
+                    state.best_val, state.best_step, state.evals_since_best = val_loss, state.step, 0
+                    if hooks.on_best is not None:
+                        hooks.on_best(state)
+                else:
+                    state.evals_since_best += 1
+                    state.stopped_early = 0 < recipe.patience <= state.evals_since_best
+            sync_state()
+            if hooks.on_progress is not None:
+                hooks.on_progress(Progress(state.step, recipe.steps, mean_loss, lr, state.seconds, val_loss))
+            if evaluate_now and hooks.on_checkpoint is not None:
+                hooks.on_checkpoint(state, optimizer)
+        if hooks.should_stop is not None and hooks.should_stop() and state.step < recipe.steps:
+            sync_state()
+            if hooks.on_checkpoint is not None:
+                hooks.on_checkpoint(state, optimizer)
+            raise TrainingInterrupted(state.step)
+    sync_state()
     model.eval()
-    return result
+    return TrainResult(state, optimizer)
 
 
 @torch.no_grad()

@@ -1,3 +1,40 @@
-"""makemore: character-level language models, from counting bigrams to a WaveNet."""
+"""makemore: character-level language models, from counting bigrams to a WaveNet.
+
+The Python API (the CLI is a thin layer over it)::
+
+    import makemore as mm
+    items = mm.read_items("names.txt")
+    meta = mm.run(items, mm.RunSpec(model="mlp", recipe=mm.get_recipe("mlp")), "runs/mlp")
+    model, vocab, meta = mm.load_run("runs/mlp")
+    print(mm.sample_items(model, vocab, n=5, max_len=30, seed=0))
+
+Names are imported on first use, so `import makemore` (and `makemore --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_API = {
+    "read_items": "data", "Vocab": "data", "make_splits": "data", "build_windows": "data", "split_items": "data",
+    "MODELS": "models", "build_model": "models", "register": "models",
+    "Recipe": "train", "train": "train", "evaluate": "train", "TrainHooks": "train",
+    "get_recipe": "recipes", "PRESETS": "recipes",
+    "RunSpec": "runs", "run": "runs", "resume": "runs",
+    "load_run": "checkpoint", "save_run": "checkpoint",
+    "sample_items": "sample",
+    "reproduce": "reproduce",
+    "MakemoreError": "errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'makemore' has no attribute {name!r}")

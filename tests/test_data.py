@@ -93,3 +93,40 @@ def test_too_few_items(tmp_path):
     items = read_items(write_lines(tmp_path / "few.txt", ["a", "b", "c"]))
     with pytest.raises(MakemoreError, match="at least 10"):
         split_items(items)
+
+
+def test_bom_is_not_part_of_the_first_item(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffanna\nbob\n".encode("utf-8"))
+    assert read_items(path) == ["anna", "bob"]
+
+
+def test_nothing_is_normalised_unless_asked(tmp_path):
+    from makemore.data import TextOptions
+
+    decomposed = "Jose\u0301"  # e + combining acute accent
+    path = write_lines(tmp_path / "u.txt", [decomposed, "ÉLODIE", "anne-marie", "o'neil", "zoë 2"])
+    assert read_items(path)[:2] == [decomposed, "ÉLODIE"]
+    assert read_items(path, TextOptions(nfc=True))[0] == "José" and len(read_items(path, TextOptions(nfc=True))[0]) == 4
+    assert read_items(path, TextOptions(lowercase=True))[1] == "élodie"
+    vocab = Vocab.from_items(read_items(path))
+    for item in read_items(path):
+        assert vocab.decode(vocab.encode(item)) == item
+
+
+def test_items_over_the_bound_are_refused_or_skipped_with_a_word(tmp_path):
+    from makemore.data import TextOptions
+
+    path = write_lines(tmp_path / "long.txt", ["ok", "x" * 50, "fine"])
+    with pytest.raises(MakemoreError, match="line 2 is longer than 10"):
+        read_items(path, TextOptions(max_item_len=10))
+    notes = []
+    assert read_items(path, TextOptions(max_item_len=10, skip_long=True), on_note=notes.append) == ["ok", "fine"]
+    assert notes and "skipped 1" in notes[0]
+
+
+def test_non_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"anna\nbob\ncaf\xe9\n")
+    with pytest.raises(MakemoreError, match="line 3"):
+        read_items(path)

@@ -42,12 +42,24 @@ def resolve_input_file(spec: str) -> Path:
     return resolve_input(spec, data_dirs=data_dirs, cache_dir=cache_dir())
 
 
-def load_dataset(spec: str) -> tuple[list[str], dict[str, Any]]:
-    from .data import Vocab, check_splittable, read_items
+def text_options(args):
+    from .data import MAX_ITEM_LEN, TextOptions
+
+    return TextOptions(lowercase=getattr(args, "lowercase", False), nfc=getattr(args, "nfc", False),
+                       max_item_len=getattr(args, "max_item_len", None) or MAX_ITEM_LEN,
+                       skip_long=getattr(args, "skip_long", False))
+
+
+def load_dataset(spec: str, options=None) -> tuple[list[str], dict[str, Any]]:
+    """Items of a file or built-in dataset, and what run.json records about it."""
+    from dataclasses import asdict
+
+    from .data import TextOptions, Vocab, check_splittable, read_items
     from .datasets import sha256_of
 
+    options = options or TextOptions()
     path = resolve_input_file(spec)
-    items = read_items(path)
+    items = read_items(path, options, on_note=lambda note: log(f"note: {note}"))
     check_splittable(items)
     info = {
         "name": spec if spec == "names" else path.stem,
@@ -55,6 +67,7 @@ def load_dataset(spec: str) -> tuple[list[str], dict[str, Any]]:
         "sha256": sha256_of(path),
         "items": len(items),
         "vocab_size": Vocab.from_items(items).size,
+        "text_options": asdict(options),
     }
     return items, info
 
@@ -156,7 +169,7 @@ def cmd_train(args) -> None:
     out_dir = Path(args.out_dir)
     refuse_existing_run(out_dir, args.overwrite)
     device = pick_device(args.device)
-    items, dataset = load_dataset(args.input)
+    items, dataset = load_dataset(args.input, text_options(args))
     set_threads(args.threads)
     run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
                        seed=args.seed, split_seed=args.split_seed, config=config)
@@ -209,8 +222,9 @@ def finish_training(args, out_dir: Path, meta: dict) -> None:
 
 
 def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tuple[list[str], Path]:
-    """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i."""
-    from .data import read_items
+    """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i,
+    read with the text options the run recorded."""
+    from .data import TextOptions, read_items
     from .datasets import sha256_of
 
     recorded = meta.get("dataset", {})
@@ -220,7 +234,8 @@ def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tu
     path = resolve_input_file(spec)
     if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
         raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
-    return read_items(path), path
+    options = TextOptions(**recorded.get("text_options", {}))
+    return read_items(path, options), path
 
 
 @contextmanager
@@ -359,7 +374,7 @@ def cmd_reproduce(args) -> None:
     for name in models:
         refuse_existing_run(out_dir / name, args.overwrite)
     device = pick_device(args.device)
-    items, dataset = load_dataset(args.input)
+    items, dataset = load_dataset(args.input, text_options(args))
     set_threads(args.threads)
     log(f"reproducing the essay's table on {dataset['name']} ({dataset['items']:,} items) on {device}")
     results = reproduce(items, dataset, out_dir, models=models, seed=args.seed, device=device,
@@ -490,19 +505,12 @@ def cmd_batchnorm(args) -> None:
 def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
     """A run's model and the exact split it was trained on (checked against the recorded file)."""
     from .checkpoint import load_run
-    from .data import make_splits, read_items
-    from .datasets import sha256_of
+    from .data import make_splits
     from .device import pick_device
 
     model, vocab, meta = load_run(run_dir, pick_device(device_name))
-    recorded = meta.get("dataset", {})
-    spec = input_spec or recorded.get("path")
-    if not spec:
-        raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
-    path = resolve_input_file(spec)
-    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"] and not input_spec:
-        raise MakemoreError(f"{path} changed since this run was trained; pass the original file with -i FILE")
-    splits = make_splits(read_items(path), model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
+    items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
+    splits = make_splits(items, model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
     return model, splits, meta
 
 
@@ -599,6 +607,14 @@ positive_int = positive(int, "a whole number")
 positive_float = positive(float, "a number")
 
 
+def add_text_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lowercase", action="store_true", help="lower-case every item (recorded in run.json; default: keep case)")
+    p.add_argument("--nfc", action="store_true", help="Unicode NFC-normalise every item (recorded in run.json; default: as is)")
+    p.add_argument("--max-item-len", type=positive_int, default=None,
+                   help="longest item accepted, in characters (default: 1000); longer ones are refused, see --skip-long")
+    p.add_argument("--skip-long", action="store_true", help="skip items over --max-item-len (and say how many) instead of refusing the file")
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: auto)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice)")
@@ -641,6 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "(best.safetensors) every N steps (default: steps/10; 0: never)")
     p.add_argument("--patience", type=int, help="early stopping: stop after N evaluations without a new best val (default: off)")
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard (needs the tensorboard package)")
+    add_text_options(p)
     p.add_argument("--block-size", type=positive_int, help="context length in characters (default: the model's)")
     p.add_argument("--n-embd", type=positive_int, help="embedding size (mlp, mlp-bn, wavenet)")
     p.add_argument("--n-hidden", type=positive_int, help="hidden units (mlp, mlp-bn, wavenet)")
@@ -680,6 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="seed for every model's weights and batches (default: 42)")
     p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
+    add_text_options(p)
     add_common(p)
     p.set_defaults(func=cmd_reproduce)
 

@@ -10,8 +10,10 @@ data (a file whose items contain "." works and round-trips). It is *shown* as
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -22,8 +24,31 @@ BOUNDARY_DISPLAY = "."  # how the essay writes it
 MIN_ITEMS = 10  # fewer cannot be split 80/10/10 with something in every part
 
 
-def read_items(path: str | Path) -> list[str]:
-    """Read one item per line: strip a trailing CR, skip blank lines, keep everything else."""
+MAX_ITEM_LEN = 1000  # characters; longer lines are refused (or skipped, if asked) rather than truncated
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How lines become items. The defaults change nothing but line ends and a leading byte-order mark."""
+
+    lowercase: bool = False  # lower-case every item (str.lower)
+    nfc: bool = False  # Unicode NFC normalisation: "e" + combining accent becomes one "é"
+    max_item_len: int = MAX_ITEM_LEN  # longest item accepted, in characters
+    skip_long: bool = False  # skip longer items (and say how many) instead of refusing the file
+
+    def apply(self, item: str) -> str:
+        if self.nfc:
+            item = unicodedata.normalize("NFC", item)
+        return item.lower() if self.lowercase else item
+
+
+def read_items(path: str | Path, options: TextOptions = TextOptions(),
+               on_note: Callable[[str], None] | None = None) -> list[str]:
+    """Read one item per line: strip a trailing CR, skip blank lines, keep everything else.
+
+    A UTF-8 byte-order mark at the start of the file is not part of the first item. `on_note`
+    hears about anything skipped (items over the length bound, with skip_long).
+    """
     path = Path(path)
     if not path.exists():
         raise MakemoreError(f"input file not found: {path} (give a text file with one item per line, or -i names)")
@@ -36,11 +61,28 @@ def read_items(path: str | Path) -> list[str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
         raise MakemoreError(
-            f"{path} is not UTF-8 text (bad byte at offset {e.start}); re-save it as UTF-8"
+            f"{path} is not UTF-8 text (bad byte 0x{raw[e.start]:02x} on line {line}); re-save it as UTF-8"
         ) from None
-    items = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    items = [it for it in items if it.strip()]
+    text = text.removeprefix("\ufeff")
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    items, too_long = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item = options.apply(line)
+        if len(item) > options.max_item_len:
+            too_long.append(number)
+            continue
+        items.append(item)
+    if too_long and not options.skip_long:
+        raise MakemoreError(
+            f"{path}: line {too_long[0]} is longer than {options.max_item_len} characters "
+            f"({len(too_long)} such line(s)); remove them or skip them with --skip-long"
+        )
+    if too_long and on_note is not None:
+        on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
     if not items:
         raise MakemoreError(f"{path} has no items (it is empty or only blank lines); put one item per line")
     return items

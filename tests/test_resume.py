@@ -134,3 +134,18 @@ def test_a_diverging_run_never_checkpoints_bad_weights(small_file):
               val_data=(X, Y), hooks=hooks)
     assert saved_at == [100, 200] and bad.value.step == 300
     assert bad.value.last_good_loss is not None
+
+
+def test_second_writer_is_refused_and_a_killed_owner_leaves_no_stale_lock(capsys, tmp_path, small_file):
+    run_dir = tmp_path / "r"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom makemore.runlock import run_lock\n"
+        f"with run_lock({str(run_dir)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    argv = ["train", "-i", str(small_file), "--model", "bigram-counts", "-o", str(run_dir), "--no-plot"]
+    assert main(argv) == 1
+    assert "in use by process" in capsys.readouterr().err
+    holder.kill()  # SIGKILL: no cleanup code runs
+    holder.wait()
+    assert main(argv) == 0

@@ -148,6 +148,8 @@ MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "smoothing")
 
 
 def cmd_train(args) -> None:
+    from .runlock import run_lock
+
     if args.resume:
         return resume_training(args)
     from .device import pick_device
@@ -175,7 +177,9 @@ def cmd_train(args) -> None:
                        seed=args.seed, split_seed=args.split_seed, config=config)
     log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
     extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
-    with graceful_stop() as should_stop, progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
+    with run_lock(out_dir), graceful_stop() as should_stop, \
+            progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
+        refuse_existing_run(out_dir, args.overwrite)  # again, now that no one else can write here
         meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
                                           on_progress=on_progress, should_stop=should_stop), out_dir)
     finish_training(args, out_dir, meta)
@@ -184,6 +188,7 @@ def cmd_train(args) -> None:
 def resume_training(args) -> None:
     from .checkpoint import read_meta
     from .device import pick_device
+    from .runlock import run_lock
     from .runs import resume
 
     given = [f"--{k.replace('_', '-')}" for k in (*RECIPE_OPTIONS, *MODEL_OPTIONS) if getattr(args, k) is not None]
@@ -195,7 +200,8 @@ def resume_training(args) -> None:
     items, path = load_recorded_items(meta, args.input, out_dir)
     set_threads(args.threads)
     log(f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on {device}")
-    with graceful_stop() as should_stop, progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
+    with run_lock(out_dir), graceful_stop() as should_stop, \
+            progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
         meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
                                              should_stop=should_stop), out_dir)
     finish_training(args, out_dir, meta)

@@ -109,3 +109,23 @@ def test_failed_save_keeps_previous_checkpoint(trained_run, monkeypatch):
     assert (trained_run / WEIGHTS).read_bytes() == before
     assert not list(trained_run.glob(".*tmp"))
     load_run(trained_run)
+
+
+def test_pickle_checkpoints_are_never_unpickled(tmp_path, trained_run):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))  # would create the marker file if unpickled
+
+    for name in ("model.pt", "model.pkl"):
+        evil = tmp_path / name
+        evil.write_bytes(pickle.dumps(Payload()))
+        with pytest.raises(MakemoreError, match="never unpickles"):
+            load_run(evil)
+    # a pickle dropped into a run directory is ignored: only safetensors and JSON are read
+    (trained_run / "model.pt").write_bytes(pickle.dumps(Payload()))
+    load_run(trained_run)
+    assert not marker.exists()

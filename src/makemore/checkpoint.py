@@ -67,6 +67,11 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, float | None]]:
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        if run_dir.suffix.lower() in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"):
+            raise MakemoreError(f"{run_dir} looks like a pickle checkpoint; makemore never unpickles (loading one can "
+                                f"run arbitrary code): give a run directory written by makemore train")
+        raise MakemoreError(f"{run_dir} is a file; give the run directory that holds {META} and {WEIGHTS}")
     if not run_dir.is_dir():
         raise MakemoreError(f"run directory not found: {run_dir} (train one with: makemore train -i FILE -o {run_dir})")
     path = run_dir / META

@@ -24,20 +24,29 @@ PRESETS: dict[str, dict[str, Recipe]] = {
         "fast": Recipe(steps=200, batch_size=0, optimizer="sgd", lr=50.0),
         "essay": Recipe(steps=200, batch_size=0, optimizer="sgd", lr=50.0),
     },
+    # The "fast" recipes: AdamW, bigger batches, a cosine decay and weight decay, found by a measured
+    # search (benchmarks/README.md); each beats the essay's figure on seeds 42, 1 and 2.
     "mlp": {
-        "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.01, schedule="cosine", min_lr_ratio=0.01),
+        # weight decay shrinks the saturated weights of the naive init: val 2.116 -> 2.093
+        "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.01, schedule="cosine", min_lr_ratio=0.01,
+                       weight_decay=0.02, warmup_steps=1000),
         "essay": ESSAY_SGD,
     },
     "mlp-bn": {
-        "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.01, schedule="cosine", min_lr_ratio=0.01),
+        # BatchNorm wants a lower peak lr than the plain MLP; big batches and decay 0.1 took val 2.135 -> 2.079
+        "fast": Recipe(steps=20_000, batch_size=1024, optimizer="adamw", lr=0.004, schedule="cosine", min_lr_ratio=0.01,
+                       weight_decay=0.1),
         "essay": ESSAY_SGD,
     },
-    "mlp-deep": {
-        "fast": Recipe(steps=20_000, batch_size=256, optimizer="adamw", lr=0.003, schedule="cosine", min_lr_ratio=0.01),
+    "mlp-deep": {  # not tuned: the init study's model, trained like mlp-bn
+        "fast": Recipe(steps=20_000, batch_size=1024, optimizer="adamw", lr=0.004, schedule="cosine", min_lr_ratio=0.01,
+                       weight_decay=0.1),
         "essay": ESSAY_SGD,
     },
     "wavenet": {
-        "fast": Recipe(steps=30_000, batch_size=256, optimizer="adamw", lr=0.005, schedule="cosine", min_lr_ratio=0.01),
+        # 30k steps overfit (train 1.70, val 2.02); 10k with decay 0.1 reach ~1.975
+        "fast": Recipe(steps=10_000, batch_size=256, optimizer="adamw", lr=0.005, schedule="cosine", min_lr_ratio=0.01,
+                       weight_decay=0.1),
         "essay": ESSAY_SGD,
     },
 }

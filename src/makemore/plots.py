@@ -43,7 +43,7 @@ def nll_bar_chart(results: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel("validation NLL (lower is better)")
     ax.set_ylim(0, 3.0)
     ax.set_title(f"Validation NLL across the models — {results['dataset']['name']}")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper right", ncol=2)
     _save(fig, path)
     plt.close(fig)
 

@@ -24,7 +24,8 @@ _API = {
     "get_recipe": "recipes", "PRESETS": "recipes",
     "RunSpec": "runs", "run": "runs", "resume": "runs",
     "load_run": "checkpoint", "save_run": "checkpoint",
-    "sample_items": "sample",
+    "sample_items": "sample", "generate": "sample",
+    "score_items": "scoring", "top_next_chars": "scoring",
     "reproduce": "reproduce",
     "MakemoreError": "errors",
 }

@@ -20,7 +20,6 @@ from typing import Any
 from . import __version__
 from .errors import MakemoreError
 
-MAX_SAMPLES = 1_000_000  # one batch of this many items stays within a few hundred MB
 DESCRIPTION = "Train character-level language models on a one-item-per-line file and make more things like it."
 
 
@@ -238,6 +237,8 @@ def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tu
     if not spec:
         raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
     path = resolve_input_file(spec)
+    if not path.is_file():
+        raise MakemoreError(f"{path}, the training file of {run_dir}, is gone; pass it with -i FILE")
     if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
         raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
     options = TextOptions(**recorded.get("text_options", {}))
@@ -349,22 +350,6 @@ def cmd_eval(args) -> None:
     else:
         for part, nll in result.items():
             print(f"{part:<5} {nll:.4f}")
-
-
-def cmd_sample(args) -> None:
-    from .checkpoint import load_run
-    from .device import pick_device
-    from .sample import sample_items
-
-    if not 1 <= args.n <= MAX_SAMPLES:
-        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}, got {args.n}")
-    device = pick_device(args.device)
-    model, vocab, meta = load_run(args.run_dir, device)
-    max_len = args.max_len or 2 * int(meta.get("max_item_len", 32))
-    if max_len < 1:
-        raise MakemoreError(f"--max-len must be at least 1, got {max_len}")
-    for item in sample_items(model, vocab, args.n, max_len, args.seed, device):
-        print(item)
 
 
 def cmd_reproduce(args) -> None:
@@ -682,16 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("sample", help="generate new items from a run", formatter_class=fmt,
-                       description="Generate items from a trained run, one per line on stdout. All items are drawn "
-                                   "together in one batch. An item that reaches --max-len characters is ended there.",
-                       epilog="example:\n  makemore sample runs/wavenet -n 20 --seed 1")
-    p.add_argument("run_dir", help="run directory written by makemore train")
-    p.add_argument("-n", "--num", dest="n", type=int, default=20, help="how many items (default: 20)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
-    p.add_argument("--max-len", type=int, default=None, help="longest item in characters (default: twice the longest training item)")
-    add_common(p)
-    p.set_defaults(func=cmd_sample)
+    from . import cli_generate
+
+    cli_generate.add_parsers(sub)
 
     p = sub.add_parser("reproduce", help="train the essay's five models and print its table", formatter_class=fmt,
                        description="Train bigram-counts, bigram-nn, mlp, mlp-bn and wavenet with their default recipes, "

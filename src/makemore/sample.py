@@ -1,45 +1,232 @@
-"""Batched sampling: all items grow together, one model call per character position."""
+"""Batched sampling with controls: all items of a batch grow together, one model call per character position.
+
+Controls (all optional, all applied while sampling, never by filtering afterwards):
+
+- temperature: logits are divided by it before the softmax (< 1 sharper, > 1 flatter);
+- top_k: only the k most likely next characters can be drawn;
+- top_p: nucleus sampling, only the smallest set of most likely characters whose probabilities
+  add up to at least p can be drawn (the most likely one always can);
+- prefix: every item starts with these characters; the context is seeded with them and
+  generation continues from there (conditioning, not filtering);
+- min_len / max_len: bounds on the item's length in characters, prefix included. Below
+  min_len the end token cannot be drawn; an item that reaches max_len is ended there;
+- novel (`generate(..., exclude=...)`): only items outside a given set, without duplicates.
+
+Every item also gets its log-probability under the model itself: the natural log of its
+probability at temperature 1 without any of the masks above, summed over its characters
+(prefix included) and the end token. It is the number `scoring.score_items` gives the same item.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn as nn
 
 from .data import BOUNDARY, Vocab
 from .device import model_device
+from .errors import MakemoreError
+
+MAX_SAMPLES = 1_000_000  # most items one call may ask for
+BATCH_SIZE = 16_384  # items drawn together; larger requests are drawn in batches of this size
+NOVEL_MAX_BATCHES = 50  # tries before generate(exclude=...) gives up
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated item and its log-probability under the model (nats, characters + end token)."""
+
+    item: str
+    log_prob: float
+
+
+def check_controls(*, n: int | None = None, max_len: int | None = None, temperature: float = 1.0,
+                   top_k: int | None = None, top_p: float | None = None, min_len: int = 0, prefix_len: int = 0) -> None:
+    """Refuse impossible sampling settings with a one-line MakemoreError, before any work."""
+    if n is not None and not 1 <= n <= MAX_SAMPLES:
+        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}, got {n}")
+    if not temperature > 0:  # also refuses NaN
+        raise MakemoreError(f"--temperature must be greater than 0, got {temperature}")
+    if temperature == float("inf"):
+        raise MakemoreError("--temperature must be a finite number, got inf")
+    if top_k is not None and top_k < 1:
+        raise MakemoreError(f"--top-k must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MakemoreError(f"--top-p must be in (0, 1], got {top_p}")
+    if min_len < 0:
+        raise MakemoreError(f"--min-len must be 0 or more, got {min_len}")
+    if max_len is not None:
+        if max_len < 1:
+            raise MakemoreError(f"--max-len must be at least 1, got {max_len}")
+        if min_len > max_len:
+            raise MakemoreError(f"--min-len ({min_len}) is greater than --max-len ({max_len})")
+        if prefix_len > max_len:
+            raise MakemoreError(f"the prefix ({prefix_len} characters) is longer than --max-len ({max_len})")
+
+
+def truncate_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Set to -inf every logit outside the top k, then outside the nucleus of mass top_p. logits: (B, V)."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        top = torch.topk(logits, top_k, dim=-1)  # exactly k survive, even with ties
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
+    if top_p is not None and top_p < 1:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of the more likely characters
+        sorted_logits = sorted_logits.masked_fill(mass_before >= top_p, float("-inf"))  # the first always stays
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def start_context(block_size: int, prefix: Sequence[int], n: int, device) -> torch.Tensor:
+    """(n, block_size) contexts: block_size boundaries followed by the prefix, last block_size kept."""
+    row = ([BOUNDARY] * block_size + list(prefix))[-block_size:]
+    return torch.tensor(row, dtype=torch.long, device=device).expand(n, block_size).clone()
 
 
 @torch.no_grad()
-def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Generator) -> list[list[int]]:
-    """Draw n items as index lists (boundary removed).
-
-    Each step feeds the last block_size indices of every unfinished item to the
-    model and draws the next index from softmax(logits). An item ends when it
-    draws the boundary; one that reaches max_len characters is ended there.
-    """
+def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Generator, prefix: Sequence[int],
+                  temperature: float, top_k: int | None, top_p: float | None,
+                  min_len: int) -> tuple[list[list[int]], list[float]]:
+    """One batch of n items: (index lists without the boundary, prefix included; log-probs)."""
     device = model_device(model)
-    block_size = model.config.block_size
-    was_training = model.training
-    model.eval()  # BatchNorm must use its running statistics, not this batch's
-    context = torch.full((n, block_size), BOUNDARY, dtype=torch.long, device=device)
-    out = torch.zeros((n, max_len), dtype=torch.long, device=device)
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    for t in range(max_len):
-        logits, _ = model(context)  # (n, V)
-        probs = torch.softmax(logits.float(), dim=-1)
-        nxt = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)  # (n,)
-        nxt = nxt.masked_fill(done, BOUNDARY)  # finished items stay finished
-        out[:, t] = nxt
-        done |= nxt == BOUNDARY
-        if bool(done.all()):
+    P = len(prefix)
+    context = start_context(model.config.block_size, prefix, n, device)
+    out = torch.zeros((n, max(max_len - P, 0)), dtype=torch.long, device=device)  # characters after the prefix
+    length = torch.full((n,), max_len - P, dtype=torch.long, device=device)
+    log_prob = torch.zeros(n, dtype=torch.float64, device=device)
+    active = torch.arange(n, device=device)  # rows still growing; only they go through the model
+    for t in range(P, max_len + 1):  # t: characters in the item so far
+        logits, _ = model(context)
+        logits = logits.float()
+        if t == max_len:  # the length bound: this item ends here
+            nxt = torch.full((active.numel(),), BOUNDARY, dtype=torch.long, device=device)
+        else:
+            z = logits / temperature if temperature != 1.0 else logits
+            if t < min_len:
+                z = z.clone()
+                z[:, BOUNDARY] = float("-inf")
+            z = truncate_logits(z, top_k, top_p)
+            nxt = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=generator).squeeze(1)
+        log_prob[active] += torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1).double()
+        ended = nxt == BOUNDARY
+        if t < max_len:
+            out[active, t - P] = nxt  # the ended rows get a boundary there, cut off below
+        length[active[ended]] = t - P
+        keep = ~ended
+        if not bool(keep.any()):
             break
-        context = torch.cat([context[:, 1:], nxt[:, None]], dim=1)
-    model.train(was_training)
+        active = active[keep]
+        context = torch.cat([context[keep, 1:], nxt[keep, None]], dim=1)
+    if P:
+        log_prob += _prefix_log_prob(model, prefix, device)
     rows = out.tolist()
-    return [row[: row.index(BOUNDARY)] if BOUNDARY in row else row for row in rows]
+    lengths = length.tolist()
+    return [list(prefix) + row[:k] for row, k in zip(rows, lengths)], log_prob.tolist()
 
 
-def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int, device: str | torch.device = "cpu") -> list[str]:
-    """n new items as text; the same seed gives the same items."""
+def _prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
+    """log p(prefix) under the model: the same for every item, so computed once, all positions in one call."""
+    T = model.config.block_size
+    stream = [BOUNDARY] * T + list(prefix)
+    contexts = torch.tensor([stream[i:i + T] for i in range(len(prefix))], dtype=torch.long, device=device)
+    targets = torch.tensor(list(prefix), dtype=torch.long, device=device)
+    logits, _ = model(contexts)
+    return float(torch.log_softmax(logits.float(), dim=-1).gather(1, targets[:, None]).double().sum())
+
+
+def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size):
+    done = 0
+    while done < n:
+        m = min(batch_size, n - done)
+        yield _sample_batch(model, m, max_len, generator, prefix, temperature, top_k, top_p, min_len)
+        done += m
+
+
+def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *,
+                          prefix: Sequence[int] = (), temperature: float = 1.0, top_k: int | None = None,
+                          top_p: float | None = None, min_len: int = 0,
+                          batch_size: int = BATCH_SIZE) -> tuple[list[list[int]], list[float]]:
+    """n items as index lists (boundary removed, prefix included) and their log-probabilities under the model.
+
+    Each step feeds the last block_size indices of every unfinished item to the model at once
+    and draws the next index from the controlled softmax. Model in eval mode while sampling
+    (BatchNorm uses its running statistics), then restored.
+    """
+    check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
+                   prefix_len=len(prefix))
+    was_training = model.training
+    model.eval()
+    try:
+        indices: list[list[int]] = []
+        log_probs: list[float] = []
+        for ix, lp in _batches(model, n, max_len, generator, list(prefix), temperature, top_k, top_p, min_len,
+                               batch_size):
+            indices += ix
+            log_probs += lp
+    finally:
+        model.train(was_training)
+    return indices, log_probs
+
+
+def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Generator, **controls) -> list[list[int]]:
+    """Draw n items as index lists (boundary removed); keyword controls as in `sample_with_log_probs`."""
+    return sample_with_log_probs(model, n, max_len, generator, **controls)[0]
+
+
+def encode_prefix(vocab: Vocab, prefix: str) -> list[int]:
+    """The prefix's indices; characters the model has never seen are named in a MakemoreError."""
+    from .scoring import encode_known
+
+    return encode_known(vocab, prefix, "the prefix")
+
+
+def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int = 0,
+             device: str | torch.device | None = None, prefix: str = "", temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, min_len: int = 0,
+             exclude: Iterable[str] | None = None, max_batches: int = NOVEL_MAX_BATCHES,
+             batch_size: int = BATCH_SIZE) -> list[Sample]:
+    """n items with their log-probabilities; the same seed (and settings) gives the same items.
+
+    With `exclude` (e.g. the training items), only novel items are kept: none in `exclude`, no
+    duplicates. Batches of twice the missing count (at least 64) are drawn until there are exactly
+    n; after `max_batches` batches without enough, a MakemoreError says how many were found.
+    Batches are drawn `batch_size` items at a time (memory), which does not change the items.
+    """
+    check_controls(n=n, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
+                   prefix_len=len(prefix))
+    device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    return [vocab.decode(ix) for ix in sample_indices(model, n, max_len, generator)]
+    controls = dict(prefix=encode_prefix(vocab, prefix), temperature=temperature, top_k=top_k, top_p=top_p,
+                    min_len=min_len, batch_size=batch_size)
+    if exclude is None:
+        indices, log_probs = sample_with_log_probs(model, n, max_len, generator, **controls)
+        return [Sample(vocab.decode(ix), lp) for ix, lp in zip(indices, log_probs)]
+    taken = set(exclude)
+    found: list[Sample] = []
+    drawn = 0
+    for _ in range(max_batches):
+        need = n - len(found)
+        m = min(max(2 * need, 64), MAX_SAMPLES)  # a margin for repeats, without drawing far more than needed
+        indices, log_probs = sample_with_log_probs(model, m, max_len, generator, **controls)
+        drawn += m
+        for ix, lp in zip(indices, log_probs):
+            item = vocab.decode(ix)
+            if item not in taken:
+                taken.add(item)
+                found.append(Sample(item, lp))
+                if len(found) == n:
+                    return found
+    raise MakemoreError(
+        f"--novel: only {len(found):,} of {n:,} new items after {max_batches} batches ({drawn:,} draws); the model "
+        f"mostly repeats its training items or itself. Ask for fewer, or widen the sampling "
+        f"(higher --temperature, larger --top-k/--top-p or --max-len)")
+
+
+def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int,
+                 device: str | torch.device = "cpu", **controls) -> list[str]:
+    """n new items as text; the same seed gives the same items. Keyword controls as in `generate`
+    (prefix, temperature, top_k, top_p, min_len, exclude)."""
+    return [s.item for s in generate(model, vocab, n, max_len=max_len, seed=seed, device=device, **controls)]

@@ -1,0 +1,353 @@
+"""The generating and inspecting commands: `sample`, `score`, `next` and `plot-bigrams`.
+
+`add_parsers(sub)` adds them to the `makemore` parser (cli.build_parser calls it). Helpers of
+makemore.cli are imported inside functions: cli imports this module, so a top-level import
+would be circular. As in cli.py, stdout carries only results and stderr only messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from .errors import MakemoreError
+
+LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
+                 "length masks), summed over its characters and the end token; the number `makemore score` prints")
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+def _item_options(meta: dict):
+    """The text options the run's training file was read with (lower-casing, NFC), to apply to typed items too."""
+    from .data import TextOptions
+
+    recorded = dict(meta.get("dataset", {}).get("text_options", {}))
+    try:
+        return TextOptions(**recorded)
+    except TypeError:
+        return TextOptions()
+
+
+def _training_items(meta: dict, input_spec: str | None, run_dir: str, why: str) -> list[str]:
+    """All items of the run's training file (recorded path checked by sha256, or -i FILE)."""
+    from .cli import load_recorded_items, resolve_input_file
+
+    try:
+        spec = input_spec or meta.get("dataset", {}).get("path")
+        if spec and not resolve_input_file(spec).is_file():  # load_recorded_items would hash a missing file
+            raise MakemoreError(f"{spec} is not there any more (moved or deleted?)")
+        items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
+    except MakemoreError as e:
+        hint = "" if "-i FILE" in str(e) else "; pass the training file with -i FILE"
+        raise MakemoreError(f"{why} needs the training items: {e}{hint}") from None
+    return items
+
+
+def _load(args):
+    from .checkpoint import load_run
+    from .cli import set_threads
+    from .device import pick_device
+
+    device = pick_device(args.device)
+    model, vocab, meta = load_run(args.run_dir, device)
+    set_threads(args.threads)
+    return model, vocab, meta, device
+
+
+def _write_lines(lines) -> None:
+    out = sys.stdout
+    for line in lines:
+        out.write(line)
+        out.write("\n")
+    out.flush()
+
+
+# ----------------------------------------------------------------------------- sample
+
+def cmd_sample(args) -> None:
+    from .cli import log
+    from .sample import check_controls, generate
+
+    # every option is checked before the run is loaded
+    check_controls(n=args.n, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   min_len=args.min_len, prefix_len=len(args.prefix))
+    model, vocab, meta, device = _load(args)
+    prefix = _item_options(meta).apply(args.prefix) if args.prefix else ""
+    max_len = args.max_len or max(2 * int(meta.get("max_item_len", 32)), args.min_len, len(prefix), 1)
+    check_controls(max_len=max_len, min_len=args.min_len, prefix_len=len(prefix))
+    from .scoring import check_known
+
+    check_known(vocab, [prefix], "--prefix")
+    exclude = None
+    if args.novel:
+        exclude = _training_items(meta, args.input, args.run_dir, "--novel")
+    elif args.input:
+        log("note: -i is only used with --novel; ignored")
+    samples = generate(model, vocab, args.n, max_len=max_len, seed=args.seed, device=device, prefix=prefix,
+                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_len=args.min_len,
+                       exclude=exclude)
+    if args.format == "text":
+        _write_lines(s.item for s in samples)
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["item", "log_prob"])
+        writer.writerows([s.item, f"{s.log_prob:.6f}"] for s in samples)
+    else:
+        settings = {"n": args.n, "seed": args.seed, "temperature": args.temperature, "top_k": args.top_k,
+                    "top_p": args.top_p, "prefix": prefix, "min_len": args.min_len, "max_len": max_len,
+                    "novel": args.novel}
+        payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE,
+                   "items": [{"item": s.item, "log_prob": round(s.log_prob, 6)} for s in samples]}
+        print(json.dumps(payload, ensure_ascii=False, indent=1))
+
+
+# ----------------------------------------------------------------------------- score
+
+def _read_items_to_score(args, meta) -> list[str]:
+    options = _item_options(meta)
+    if args.items:
+        raw = list(args.items)
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise MakemoreError("give the items to score after RUN_DIR, or one per line on standard input")
+        raw = [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
+        raw = [line for line in raw if line.strip()]  # blank lines skipped, as in training files
+        if not raw:
+            raise MakemoreError("no items to score: standard input was empty")
+    return [options.apply(item) for item in raw]
+
+
+def cmd_score(args) -> None:
+    from .cli import log
+    from .data import split_items
+    from .scoring import check_known, context_display, explain_item, percentile_of, score_items, token_display
+
+    model, vocab, meta, _ = _load(args)
+    items = _read_items_to_score(args, meta)
+    check_known(vocab, items, "the items")
+    scores = score_items(model, vocab, items)
+    population = None
+    try:
+        all_items = _training_items(meta, args.input, args.run_dir, "the percentile")
+        train_items, _, _ = split_items(all_items, meta.get("split_seed", 42))
+        population = sorted(s.log_prob for s in score_items(model, vocab, train_items))
+    except MakemoreError as e:
+        log(f"note: percentile omitted ({e})")
+    rows, explained = [], []
+    for s in scores:
+        row = {"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char, "predicted": s.predicted}
+        if population is not None:
+            row["percentile"] = percentile_of(s.log_prob, population)
+        steps = explain_item(model, vocab, s.item) if args.explain else []
+        if args.explain:
+            row["explain"] = [{"context": context_display(vocab, step.context),
+                               "next": "<end>" if step.index == 0 else vocab.chars[step.index - 1],
+                               "prob": step.prob} for step in steps]
+        rows.append(row)
+        explained.append(steps)
+    if args.format == "json":
+        note = ("log_prob: natural log of the item's probability, summed over its characters and the end token; "
+                "nll_per_char: -log_prob / predicted (predicted = characters + end token)"
+                + ("; percentile: percent of the run's training-split items with a lower log_prob"
+                   if population is not None else ""))
+        print(json.dumps({"run": str(args.run_dir), "note": note, "items": rows}, ensure_ascii=False, indent=1))
+        return
+    width = min(max([4, *(len(r["item"]) for r in rows)]), 40)
+    header = f"{'item':<{width}}  {'log_prob':>9}  {'nll/char':>8}" + (f"  {'percentile':>10}" if population is not None else "")
+    lines = [header]
+    for r, steps in zip(rows, explained):
+        line = f"{r['item']:<{width}}  {r['log_prob']:>9.4f}  {r['nll_per_char']:>8.4f}"
+        if population is not None:
+            line += f"  {r['percentile']:>10.1f}"
+        lines.append(line)
+        for step in steps:
+            nll = -_log(step.prob)
+            lines.append(f"    {context_display(vocab, step.context)} -> "
+                         f"{token_display(vocab, step.index):<8} p {step.prob:.5f}  -log p {nll:.4f}")
+    _write_lines(lines)
+
+
+def _log(p: float) -> float:
+    import math
+
+    return math.log(p) if p > 0 else float("-inf")
+
+
+# ----------------------------------------------------------------------------- next
+
+def cmd_next(args) -> None:
+    from .scoring import top_next_chars, token_display
+
+    model, vocab, meta, _ = _load(args)
+    prefix = _item_options(meta).apply(args.prefix)
+    top = top_next_chars(model, vocab, prefix, args.k)
+    if args.format == "json":
+        rows = [{"next": "<end>" if i == 0 else vocab.chars[i - 1], "end": i == 0, "prob": p} for i, p in top]
+        print(json.dumps({"prefix": prefix, "next": rows}, ensure_ascii=False, indent=1))
+        return
+    shown = [(token_display(vocab, i), p) for i, p in top]
+    width = max(4, *(len(s) for s, _ in shown))
+    _write_lines([f"{'next':<{width}}  probability"] + [f"{s:<{width}}  {p:>11.5f}" for s, p in shown])
+
+
+# ----------------------------------------------------------------------------- plot-bigrams
+
+def draw_bigram_heatmap(counts, vocab, path: str | Path, title: str | None = None) -> None:
+    """The essay's count heat map: one cell per (first, second) pair with the bigram and its count, Blues.
+
+    27 characters give the lecture's 16x16-inch figure; the side grows with the vocabulary up to
+    32 inches, and past ~100 characters the cells are too small for text (the axes are labelled instead).
+    """
+    from .plots import _pyplot, _save
+    from .scoring import boundary_symbol
+
+    plt = _pyplot()
+    V = counts.shape[0]
+    labels = [boundary_symbol(vocab)] + [_plot_char(c) for c in vocab.chars]
+    side = min(max(6.0, 16.0 * V / 27), 32.0)
+    font = min(10.0, 16.0 * side / V)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(counts.tolist(), cmap="Blues")
+    if font >= 4:
+        values = counts.tolist()
+        for i in range(V):
+            for j in range(V):
+                ax.text(j, i, labels[i] + labels[j], ha="center", va="bottom", color="gray", fontsize=font)
+                ax.text(j, i, str(values[i][j]), ha="center", va="top", color="gray", fontsize=font)
+        ax.axis("off")
+    else:
+        ax.set_xticks(range(V), labels, fontsize=max(font, 3))
+        ax.set_yticks(range(V), labels, fontsize=max(font, 3))
+        ax.set_xlabel("second character")
+        ax.set_ylabel("first character")
+    if title:
+        ax.set_title(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _plot_char(ch: str) -> str:
+    if ch == " ":
+        return "␣"
+    return ch if ch.isprintable() else f"U+{ord(ch):04X}"
+
+
+def cmd_plot_bigrams(args) -> None:
+    from .cli import log, resolve_input_file
+    from .data import TextOptions, read_items
+    from .scoring import bigram_count_matrix
+
+    path = resolve_input_file(args.input)
+    items = read_items(path, TextOptions(lowercase=args.lowercase, nfc=args.nfc), on_note=lambda note: log(f"note: {note}"))
+    counts, vocab = bigram_count_matrix(items)
+    out = Path(args.output)
+    draw_bigram_heatmap(counts, vocab, out)
+    log(f"wrote {out} ({vocab.size}x{vocab.size} bigram counts of {len(items):,} items from {path.name})")
+
+
+# ----------------------------------------------------------------------------- parsers
+
+def unit_interval(text: str) -> float:
+    """An argparse type for --top-p: a number; the range (0, 1] is checked by the command (one-line error)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _wrap(text: str) -> str:
+    """Paragraphs filled to 100 columns (RawDescriptionHelpFormatter keeps the line breaks as written)."""
+    import textwrap
+
+    return "\n\n".join(textwrap.fill(par, 100) for par in text.split("\n\n"))
+
+
+def add_parsers(sub) -> None:
+    """Add `sample`, `score`, `next` and `plot-bigrams` to the subparsers of the `makemore` parser."""
+    from .cli import add_common, positive_int
+    from .sample import MAX_SAMPLES
+
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser(
+        "sample", help="generate new items from a run", formatter_class=fmt,
+        description=_wrap("Generate items from a trained run, one per line on stdout. All items of a batch are drawn "
+                    "together, one model call per character position; the same --seed gives the same items.\n\n"
+                    "Length bounds are enforced while sampling: below --min-len the end token cannot be drawn, "
+                    "and an item that reaches --max-len characters is ended there (cut, not dropped: it may be an "
+                    "unfinished word). Both count the prefix.\n\n"
+                    "--format json and csv add each item's log_prob: the natural log of its probability under the "
+                    "model itself (temperature 1, no top-k/top-p/length masks), summed over its characters, prefix "
+                    "included, and the end token; `makemore score` prints the same number."),
+        epilog="examples:\n  makemore sample runs/wavenet -n 20 --seed 1\n"
+               "  makemore sample runs/wavenet --prefix ka --min-len 4 --max-len 8 --temperature 0.8\n"
+               "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("-n", "--num", dest="n", type=int, default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="divide the logits by T before the softmax: below 1 safer, above 1 wilder (default: 1)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="draw only among the K most likely next characters (default: all)")
+    p.add_argument("--top-p", type=unit_interval, default=None, metavar="P",
+                   help="nucleus sampling: draw only among the most likely next characters whose probabilities add "
+                        "up to P, 0 < P <= 1 (default: 1, all)")
+    p.add_argument("--prefix", default="", metavar="STR",
+                   help="every item starts with STR: generation continues from it (the run's --lowercase/--nfc apply)")
+    p.add_argument("--min-len", type=int, default=0, metavar="N", help="shortest item in characters: the end token is masked out below it (default: 0)")
+    p.add_argument("--max-len", type=int, default=None, metavar="N",
+                   help="longest item in characters: an item reaching it is ended there (default: twice the longest training item)")
+    p.add_argument("--novel", action="store_true",
+                   help="only items not in the training file, without duplicates; -n is still met by drawing more "
+                        "batches (at most 50, else an error)")
+    p.add_argument("-i", "--input", metavar="FILE", help="the training file for --novel, if it moved since training (default: the one run.json records)")
+    p.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                   help="text: one item per line; json, csv: with each item's log_prob (default: text)")
+    add_common(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "score", help="how likely a run finds given items", formatter_class=fmt,
+        description=_wrap("Score items under a trained run: per item the total log-probability (natural log, summed over "
+                    "its characters and the end token), the NLL per predicted character (-log_prob / (length + 1)) and "
+                    "its percentile among the run's training-split items (percent with a lower log-probability; "
+                    "omitted, with a note, when the training file cannot be found). Items come after RUN_DIR or, "
+                    "when none is given, one per line on standard input. The run's --lowercase/--nfc apply to them."),
+        epilog="examples:\n  makemore score runs/wavenet emma xqzvw\n  makemore score runs/wavenet emma --explain\n"
+               "  cat my-names.txt | makemore score runs/wavenet --format json")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("items", nargs="*", metavar="ITEM", help="items to score (default: read standard input)")
+    p.add_argument("--explain", action="store_true", help="also show each character's probability given its context")
+    p.add_argument("-i", "--input", metavar="FILE", help="the training file for the percentile, if it moved since training")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
+    add_common(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "next", help="the most likely next characters after a prefix", formatter_class=fmt,
+        description=_wrap("Print the K most likely characters to follow PREFIX, with their probabilities. The end token "
+                    "is shown as <end>; characters are quoted, so a real '.' or ' ' is unambiguous. The model sees "
+                    "only the last block_size characters of PREFIX; an empty PREFIX gives the first character."),
+        epilog="examples:\n  makemore next runs/wavenet em\n  makemore next runs/wavenet '' -k 27")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("prefix", metavar="PREFIX", help="the item so far (may be empty: '')")
+    p.add_argument("-k", type=positive_int, default=10, help="how many characters to show (default: 10)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
+    add_common(p)
+    p.set_defaults(func=cmd_next)
+
+    p = sub.add_parser(
+        "plot-bigrams", help="the bigram count matrix as the essay's heat map", formatter_class=fmt,
+        description=_wrap("Count every bigram of a file (the boundary, drawn '.', starts and ends every item) and draw "
+                    "the count matrix as the essay's heat map: one cell per pair with the bigram and its count, "
+                    "Blues. 27 characters give the lecture's 16x16-inch figure; larger vocabularies grow it up to "
+                    "32 inches and past ~100 characters drop the cell text. Needs matplotlib (makemore[plot])."),
+        epilog="examples:\n  makemore plot-bigrams -i names -o bigrams.png\n  makemore plot-bigrams -i words.txt --lowercase")
+    p.add_argument("-i", "--input", required=True, metavar="FILE", help="text file with one item per line, or 'names'")
+    p.add_argument("-o", "--output", default="bigrams.png", metavar="PNG", help="image to write (default: bigrams.png)")
+    p.add_argument("--lowercase", action="store_true", help="lower-case every item first (default: keep case)")
+    p.add_argument("--nfc", action="store_true", help="Unicode NFC-normalise every item first (default: as is)")
+    p.set_defaults(func=cmd_plot_bigrams)

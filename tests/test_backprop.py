@@ -160,3 +160,23 @@ def test_refuses_other_models_and_single_example_batches(splits):
         params_from_model(build_model("mlp"))
     with pytest.raises(MakemoreError, match="at least 2"):
         train_manual(build_model("mlp-bn", vocab_size=splits.vocab.size), splits.train, steps=1, batch_size=1)
+
+
+# ----------------------------------------------------------------------------- the command
+
+def test_backprop_command_checks_and_trains(capsys, small_file):
+    from makemore.cli import main
+
+    code = main(["backprop", "--check", "--train", "-i", str(small_file), "--steps", "300", "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.count("37 of 37 tensors agree") == 2  # float64 and float32
+    hand, autograd = (float(line.split("val NLL")[1].split()[0]) for line in out.splitlines() if "val NLL" in line)
+    assert abs(hand - autograd) <= 0.01 and "within 0.01" in out
+
+
+def test_backprop_command_needs_an_action(capsys, small_file):
+    from makemore.cli import main
+
+    assert main(["backprop", "-i", str(small_file)]) != 0
+    assert "--check" in capsys.readouterr().err

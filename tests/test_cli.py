@@ -147,3 +147,13 @@ def test_no_traceback_from_a_real_process(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "not found" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_items_may_follow_options(capsys, tmp_path, small_file):
+    run_dir = tmp_path / "run"
+    assert run_cli(capsys, "train", "-i", small_file, "--model", "bigram-counts", "-o", run_dir, "--no-plot")[0] == 0
+    code, out, _ = run_cli(capsys, "score", run_dir, "--explain", "emma", "ann")
+    assert code == 0 and "emma" in out and "ann" in out
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(capsys, "score", run_dir, "--bogus", "emma")
+    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -820,10 +820,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, except that items may also follow options (`score RUN --explain emma`)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(args, "items", None), list) and not any(a.startswith("-") for a in extra):
+            args.items.extend(extra)
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if getattr(args, "config", None):
         try:  # TOML values become the subcommand's defaults; options on the command line still win
             allowed = {a.dest for a in args.subparser._actions} - {"help", "config", "func", "subparser"}
@@ -831,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         except MakemoreError as e:
             log(f"makemore: error: {e}")
             return 1
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     args.argv = list(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -214,10 +214,12 @@ def draw_bigram_heatmap(counts, vocab, path: str | Path, title: str | None = Non
     ax.imshow(counts.tolist(), cmap="Blues")
     if font >= 4:
         values = counts.tolist()
+        dark = 0.45 * max(max(row) for row in values)  # the essay's gray text vanishes on the darkest cells
         for i in range(V):
             for j in range(V):
-                ax.text(j, i, labels[i] + labels[j], ha="center", va="bottom", color="gray", fontsize=font)
-                ax.text(j, i, str(values[i][j]), ha="center", va="top", color="gray", fontsize=font)
+                color = "white" if values[i][j] > dark else "gray"
+                ax.text(j, i, labels[i] + labels[j], ha="center", va="bottom", color=color, fontsize=font)
+                ax.text(j, i, str(values[i][j]), ha="center", va="top", color=color, fontsize=font)
         ax.axis("off")
     else:
         ax.set_xticks(range(V), labels, fontsize=max(font, 3))

@@ -83,3 +83,19 @@ def test_batchnorm_command(capsys, tmp_path, small_file):
     assert main(["batchnorm", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "train mode (batch statistics): fails" in out and "recomputed over the training set" in out
+
+
+def test_claims_quick_measures_and_writes_json(capsys, tmp_path, small_file):
+    import json
+
+    code = main(["claims", "--quick", "-i", str(small_file), "-o", str(tmp_path), "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    claims = json.loads((tmp_path / "claims.json").read_text())["claims"]
+    by_name = {c["claim"]: c for c in claims}
+    # measured on 300 names, not names.txt: figures computed here, each judged by its rule
+    assert by_name["examples with a 3-character context"]["holds"] is False
+    assert float(by_name["initial loss, naive init"]["measured"]) > 10
+    assert by_name["initial loss, output layer scaled by 0.01, bias 0"]["holds"] is True
+    assert by_name["manual backprop equals autograd (float64)"]["holds"] is True
+    assert all(c["claim"] in out for c in claims) and "holds" in out.splitlines()[0]

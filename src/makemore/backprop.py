@@ -243,7 +243,7 @@ def check_gradients(model: torch.nn.Module, X: Tensor, Y: Tensor, dtype: torch.d
     tol = tol if tol is not None else (F64_TOL if dtype == torch.float64 else F32_TOL)
     eps = _check_model(model).bn.eps
     device = next(model.parameters()).device
-    X, Y = X.to(device), Y.to(device)
+    X, Y = X.to(device).long(), Y.to(device).long()
     params = {name: p.requires_grad_() for name, p in params_from_model(model, dtype).items()}
     loss, cache = forward(params, X, Y, eps)
     for t in cache.values():
@@ -285,7 +285,7 @@ def train_manual(model: torch.nn.Module, data: tuple[Tensor, Tensor], steps: int
     bn = model.bn
     lr_at = lr if callable(lr) else (lambda step: lr)
     device = next(model.parameters()).device
-    X, Y = data[0].to(device), data[1].to(device)
+    X, Y = data[0].to(device).long(), data[1].to(device).long()  # the hand forward indexes C with X
     n = X.shape[0]
     size = n if batch_size == 0 or batch_size >= n else batch_size
     if size < 2:

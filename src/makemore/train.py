@@ -91,7 +91,7 @@ class TrainState:
     best_val: float = math.inf  # lowest val loss seen at an evaluation
     best_step: int = 0  # the step it was seen at
     evals_since_best: int = 0  # for early stopping
-    seconds: float = 0.0  # training wall time, summed over interrupted sessions
+    seconds: float = 0.0  # training wall time (evaluation and saving excluded), summed over interrupted sessions
     stopped_early: bool = False  # early stopping ended the run before recipe.steps
     initial_loss: float | None = None  # loss of the first step: the yardstick for "exploded"
 
@@ -198,10 +198,12 @@ def train(
     elapsed_before = state.seconds
     running = torch.tensor(state.running_loss, device=device)  # summed on device: no .item() sync per step
 
+    paused = 0.0  # seconds spent evaluating and in hooks: not training time
+
     def sync_state() -> None:
         state.generator = gen.get_state()
         state.running_loss = running.item()
-        state.seconds = elapsed_before + time.perf_counter() - start
+        state.seconds = elapsed_before + time.perf_counter() - start - paused
 
     while state.step < recipe.steps and not state.stopped_early:
         step = state.step
@@ -237,6 +239,8 @@ def train(
             running.zero_()
             state.running_steps = 0
             val_loss = None
+            sync_state()  # the clock stops here: evaluation and the hooks are not training
+            pause_start = time.perf_counter()
             if evaluate_now:
                 val_loss = evaluate(model, val_data)
                 model.train()
@@ -248,11 +252,11 @@ def train(
                 else:
                     state.evals_since_best += 1
                     state.stopped_early = 0 < recipe.patience <= state.evals_since_best
-            sync_state()
             if hooks.on_progress is not None:
                 hooks.on_progress(Progress(state.step, recipe.steps, mean_loss, lr, state.seconds, val_loss))
             if evaluate_now and hooks.on_checkpoint is not None:
                 hooks.on_checkpoint(state, optimizer)
+            paused += time.perf_counter() - pause_start
         if hooks.should_stop is not None and hooks.should_stop() and state.step < recipe.steps:
             sync_state()
             if hooks.on_checkpoint is not None:

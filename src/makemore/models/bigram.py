@@ -47,8 +47,8 @@ class BigramCounts(nn.Module):
         return (P / P.sum(dim=1, keepdim=True)).float()
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        logits = self.probs().log()[idx[:, -1]]  # (B, V): log P[prev], already normalised
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        logits = self.probs().log()[idx[:, -1].long()]  # (B, V): log P[prev], already normalised
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss
 
 
@@ -70,6 +70,6 @@ class BigramNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         # one_hot(prev) @ W picks row prev of W; indexing is the same product without the zeros.
-        logits = self.W[idx[:, -1]]  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        logits = self.W[idx[:, -1].long()]  # (B, V)
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss

@@ -62,10 +62,10 @@ class MLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = self.C[idx]  # (B, T, E)
+        emb = self.C[idx.long()]  # (B, T, E)
         h = self.act(emb.view(B, -1) @ self.W1 + self.b1)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss
 
 
@@ -100,11 +100,11 @@ class MLPBN(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = self.C[idx]  # (B, T, E)
+        emb = self.C[idx.long()]  # (B, T, E)
         hpreact = self.bn(emb.view(B, -1) @ self.W1)  # (B, H), normalised over the batch
         h = self.act(hpreact)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss
 
 
@@ -155,9 +155,9 @@ class DeepMLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        x = self.C[idx].view(B, -1)  # (B, T*E)
+        x = self.C[idx.long()].view(B, -1)  # (B, T*E)
         for linear, norm, act in zip(self.linears, self.norms, self.acts):
             x = act(norm(linear(x)))  # (B, H)
         logits = self.out(x)  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss

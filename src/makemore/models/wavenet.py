@@ -63,9 +63,9 @@ class WaveNet(nn.Module):
             self.out.weight.mul_(config.output_scale)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        x = self.C[idx]  # (B, T, E)
+        x = self.C[idx.long()]  # (B, T, E)
         for level in self.levels:
             x = level(x)  # (B, T/2, H), then T/4...
         logits = self.out(x.squeeze(1))  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits, targets.long())
         return logits, loss

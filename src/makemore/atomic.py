@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write(path: Path, write) -> None:
@@ -32,3 +35,32 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
 
     atomic_write(path, write)
+
+
+def disk_hint(e: OSError) -> str:
+    """What to do about a failed write, by its cause."""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # no space, or over quota
+        return " (the disk is full: free some space)"
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return " (not writable: choose a writable location or fix its permissions)"
+    return ""
+
+
+def json_text(obj: Any, indent: int = 2) -> str:
+    """Indented JSON, non-ASCII kept readable; a path that is not valid Unicode (a surrogate) is escaped instead."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, indent=indent) + "\n"
+    return text
+
+
+def remove_stale_temporaries(folder: Path, names) -> None:
+    """Delete the temporaries of files `names` that a killed writer left in `folder` (hold the folder's lock)."""
+    for name in names:
+        for tmp in Path(folder).glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import safetensors.torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write, atomic_write_text
+from .atomic import atomic_write, atomic_write_text, disk_hint, json_text
 from .data import Vocab
 from .errors import MakemoreError
 from .models import build_model, get_spec
@@ -31,6 +31,22 @@ FORMAT_VERSION = 1  # bump when run.json or the weights' layout changes incompat
 WEIGHTS = "model.safetensors"
 META = "run.json"
 METRICS = "metrics.csv"
+
+
+# safetensors' own save_file/load_file take a path as UTF-8 text; save_file and _read_safetensors take any
+# path (a folder named in another encoding included): the bytes are (de)serialised here, the file is Python's.
+def save_file(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str] | None = None) -> None:
+    data = safetensors.torch.save(tensors, metadata=metadata)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors on the CPU, the header's metadata) of a safetensors file; SafetensorError if it is damaged."""
+    data = path.read_bytes()
+    tensors = safetensors.torch.load(data)  # checks the header and every tensor's extent
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    return tensors, header.get("__metadata__") or {}
 
 
 def save_run(run_dir: str | Path, model: nn.Module, meta: dict[str, Any], weights: bool = True) -> None:
@@ -42,9 +58,9 @@ def save_run(run_dir: str | Path, model: nn.Module, meta: dict[str, Any], weight
         if weights:
             save_weights(run_dir / WEIGHTS, model)
         meta = {"format_version": FORMAT_VERSION, "model": model.registry_name, "config": asdict(model.config), **meta}
-        atomic_write_text(run_dir / META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(run_dir / META, json_text(meta))
     except OSError as e:
-        raise MakemoreError(f"cannot write the run directory {run_dir}: {e.strerror or e}") from None
+        raise MakemoreError(f"cannot write the run directory {run_dir}: {e.strerror or e}{disk_hint(e)}") from None
 
 
 def save_metrics(run_dir: str | Path, loss_curve: list[tuple[int, float, float]], val_curve: list[tuple[int, float]]) -> None:
@@ -112,12 +128,21 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
     except (TypeError, ValueError) as e:
         raise MakemoreError(f"{run_dir / META}: the model config is invalid ({e})") from None
     weights = run_dir / WEIGHTS
-    if not weights.exists():
+    if meta.get("status", "complete") != "complete" and (run_dir / TRAIN_STATE).exists():
+        # unfinished: the resume point is the one source of truth (a kill between two files of one
+        # checkpoint may leave model.safetensors one checkpoint behind); it holds the weights too
+        weights = run_dir / TRAIN_STATE
+    elif not weights.exists():
+        if meta.get("status", "complete") != "complete":
+            raise MakemoreError(f"{run_dir} has no weights yet: training stopped before its first checkpoint; "
+                                f"continue it with: makemore train --resume {run_dir}")
         raise MakemoreError(f"{run_dir} has {META} but no {WEIGHTS}; the run directory is incomplete, train it again")
     try:
-        state = load_file(str(weights), device="cpu")
+        state = _read_safetensors(weights)[0]
     except (SafetensorError, OSError, ValueError) as e:
         raise MakemoreError(f"{weights} is not a readable safetensors file ({e}); it is truncated or damaged") from None
+    if weights.name == TRAIN_STATE:
+        state = {k[len("model/"):]: v for k, v in state.items() if k.startswith("model/")}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -161,18 +186,15 @@ def save_train_state(run_dir: str | Path, model: nn.Module, optimizer, state) ->
 
 def load_train_state(run_dir: str | Path):
     """The resume point of a stopped run: (model state dict, optimizer state dict, TrainState), or None."""
-    from safetensors import safe_open
-
     from .train import TrainState
 
     path = Path(run_dir) / TRAIN_STATE
     if not path.exists():
         return None
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["makemore"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        tensors, metadata = _read_safetensors(path)
+        meta = json.loads(metadata["makemore"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise MakemoreError(f"{path} is not a readable training state ({e}); it is damaged") from None
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise MakemoreError(f"{path} was written by a newer makemore; upgrade makemore to resume it")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import signal
@@ -144,9 +145,11 @@ def set_threads(n: int | None) -> None:
 
 RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "eval_interval", "patience")
 MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "smoothing")
+RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
 
 
 def cmd_train(args) -> None:
+    from .atomic import remove_stale_temporaries
     from .runlock import run_lock
 
     if args.resume:
@@ -179,12 +182,14 @@ def cmd_train(args) -> None:
     with run_lock(out_dir), graceful_stop() as should_stop, \
             progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
         refuse_existing_run(out_dir, args.overwrite)  # again, now that no one else can write here
+        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
         meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
                                           on_progress=on_progress, should_stop=should_stop), out_dir)
     finish_training(args, out_dir, meta)
 
 
 def resume_training(args) -> None:
+    from .atomic import remove_stale_temporaries
     from .checkpoint import read_meta
     from .device import pick_device
     from .runlock import run_lock
@@ -201,6 +206,7 @@ def resume_training(args) -> None:
     log(f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on {device}")
     with run_lock(out_dir), graceful_stop() as should_stop, \
             progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
+        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
         meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
                                              should_stop=should_stop), out_dir)
     finish_training(args, out_dir, meta)
@@ -321,6 +327,29 @@ def load_config_file(path: str, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         raise MakemoreError(f"{path}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
     return values
+
+
+def check_config_values(parser: argparse.ArgumentParser, values: dict[str, Any], path: str) -> dict[str, Any]:
+    """TOML values, converted and checked exactly as the same options typed on the command line would be."""
+    actions = {a.dest: a for a in parser._actions}
+    checked = {}
+    for key, value in values.items():
+        action = actions[key]
+        try:
+            if action.nargs == 0:  # a flag (--no-plot...)
+                if not isinstance(value, bool):
+                    raise ValueError(f"expected true or false, got {value!r}")
+                checked[key] = value
+                continue
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"expected a string or a number, got {value!r}")
+            converted = action.type(str(value)) if action.type else str(value)
+            if action.choices is not None and converted not in action.choices:
+                raise ValueError(f"invalid choice {converted!r}; choose from {', '.join(map(str, action.choices))}")
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+            raise MakemoreError(f"{path}: {key}: {e}") from None
+        checked[key] = converted
+    return checked
 
 
 def plot_loss(out_dir: Path, title: str) -> None:
@@ -473,6 +502,8 @@ def cmd_batchnorm(args) -> None:
     from .diagnostics import batchnorm_layers, calibrate_batchnorm, single_example_modes
     from .train import evaluate
 
+    if not 0 <= args.index < args.batch_size:
+        raise MakemoreError(f"--index must be between 0 and --batch-size - 1 ({args.batch_size - 1}), got {args.index}")
     model, splits, meta = load_run_and_splits(args.run_dir, args.input, args.device)
     if not batchnorm_layers(model):
         raise MakemoreError(f"{args.run_dir} is a {meta['model']} run, which has no BatchNorm; use an mlp-bn or wavenet run")
@@ -526,10 +557,10 @@ def cmd_claims(args) -> None:
                             eq.max_logit_offset_spread < 0.1, "< 0.1 nats on bigrams seen 100+ times"))
     print(format_claims(claims))
     if args.out_dir:
-        from .atomic import atomic_write_text
+        from .atomic import atomic_write_text, json_text
 
         payload = {"dataset": dataset, "quick": args.quick, "claims": [c.as_dict() for c in claims]}
-        atomic_write_text(Path(args.out_dir) / "claims.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(Path(args.out_dir) / "claims.json", json_text(payload))
 
 
 def cmd_backprop(args) -> None:
@@ -541,8 +572,8 @@ def cmd_backprop(args) -> None:
     from .models import build_model
     from .train import Recipe, evaluate, train
 
-    if not args.lr > 0:
-        raise MakemoreError(f"--lr must be positive, got {args.lr}")
+    if args.batch_size < 2:
+        raise MakemoreError(f"--batch-size must be at least 2 (batch norm needs two examples), got {args.batch_size}")
     if not (args.check or args.train):
         raise MakemoreError("say what to do: --check (compare every gradient with autograd), --train, or both")
     set_threads(args.threads)
@@ -633,16 +664,20 @@ def cmd_models(args) -> None:
 
 # ----------------------------------------------------------------------------- parser
 
-def positive(kind: type, what: str):
-    """An argparse type: a number of `kind` that must be greater than 0."""
+def positive(kind: type, what: str, *, minimum: float = 0, inclusive: bool = False, maximum: float | None = None):
+    """An argparse type: a finite number of `kind` above `minimum` (or from it, if inclusive), at most `maximum`."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
+        if not (value >= minimum if inclusive else value > minimum):
+            raise argparse.ArgumentTypeError(f"must be {'at least' if inclusive else 'greater than'} {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
         return value
 
     return parse
@@ -650,6 +685,28 @@ def positive(kind: type, what: str):
 
 positive_int = positive(int, "a whole number")
 positive_float = positive(float, "a number")
+non_negative_float = positive(float, "a number", inclusive=True)
+MAX_THREADS = 1024
+MAX_BLOCK_SIZE = 1024  # characters of context; far beyond any item a character model is for
+
+
+def seed_int(text: str) -> int:
+    """An argparse type for seeds: any whole number that fits the 64 bits of PyTorch's generators."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not -(2 ** 63) <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"a seed must fit in 64 bits (-2**63 to 2**64-1), got {value}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line in makemore's own form (exit code 2, as argparse's)."""
+
+    def error(self, message: str):
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"makemore: error: {command}{message} (see {self.prog} --help)\n")
 
 
 def add_text_options(p: argparse.ArgumentParser) -> None:
@@ -662,15 +719,16 @@ def add_text_options(p: argparse.ArgumentParser) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: auto)")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    p.add_argument("--threads", type=positive(int, "a whole number", maximum=MAX_THREADS), default=None,
+                   help="CPU threads for PyTorch (default: PyTorch's choice)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="makemore", description=DESCRIPTION, formatter_class=fmt,
-                                     epilog="example:\n  makemore reproduce -o runs/essay\n  makemore train -i names --model mlp -o runs/mlp\n  makemore sample runs/mlp -n 20")
+    parser = Parser(prog="makemore", description=DESCRIPTION, formatter_class=fmt,
+                    epilog="example:\n  makemore reproduce -o runs/essay\n  makemore train -i names --model mlp -o runs/mlp\n  makemore sample runs/mlp -n 20")
     parser.add_argument("--version", action="version", version=f"makemore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -690,23 +748,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "
                                                           "model = \"mlp\", steps = 5000); command-line options override it")
     p.add_argument("--recipe", default="fast", help="named training recipe: fast (default) or essay (the lecture's batch-32 SGD)")
-    p.add_argument("--seed", type=int, default=42, help="seed for initial weights and batch order (default: 42)")
-    p.add_argument("--split-seed", type=int, default=42, help="seed of the shuffle before the 80/10/10 split (default: 42)")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed for initial weights and batch order (default: 42)")
+    p.add_argument("--split-seed", type=seed_int, default=42, help="seed of the shuffle before the 80/10/10 split (default: 42)")
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
     p.add_argument("--batch-size", type=int, help="examples per step, 0 for full batch (default: the recipe's)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help="optimiser (default: the recipe's)")
     p.add_argument("--schedule", choices=["constant", "step", "cosine"], help="learning-rate schedule (default: the recipe's)")
-    p.add_argument("--weight-decay", type=float, help="weight decay on matrices (default: the recipe's)")
+    p.add_argument("--weight-decay", type=non_negative_float, help="weight decay on matrices (default: the recipe's)")
     p.add_argument("--eval-interval", type=int, help="evaluate val, save a resume point and the best weights "
                                                      "(best.safetensors) every N steps (default: steps/10; 0: never)")
     p.add_argument("--patience", type=int, help="early stopping: stop after N evaluations without a new best val (default: off)")
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard (needs the tensorboard package)")
     add_text_options(p)
-    p.add_argument("--block-size", type=positive_int, help="context length in characters (default: the model's)")
+    p.add_argument("--block-size", type=positive(int, "a whole number", maximum=MAX_BLOCK_SIZE),
+                   help="context length in characters (default: the model's)")
     p.add_argument("--n-embd", type=positive_int, help="embedding size (mlp, mlp-bn, wavenet)")
     p.add_argument("--n-hidden", type=positive_int, help="hidden units (mlp, mlp-bn, wavenet)")
-    p.add_argument("--smoothing", type=float, help="count added to every bigram (bigram-counts; default 1)")
+    p.add_argument("--smoothing", type=positive_float, help="count added to every bigram (bigram-counts; default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
     p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")
     add_common(p)
@@ -732,7 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  makemore reproduce -o runs/essay\n  makemore reproduce -i words.txt -o runs/words --models bigram-counts,mlp")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
     p.add_argument("-o", "--out-dir", required=True, help="folder for results.json, nll.png and the runs")
-    p.add_argument("--seed", type=int, default=42, help="seed for every model's weights and batches (default: 42)")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed for every model's weights and batches (default: 42)")
     p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     add_text_options(p)
@@ -754,9 +813,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mlp: naive, fix-output, fix-tanh or kaiming (default naive); mlp-deep: naive or kaiming")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
     p.add_argument("-o", "--out-dir", help="folder for the PNG plots")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="examples in the measured batch (default: 32)")
+    p.add_argument("--batch-size", type=positive(int, "a whole number", maximum=65_536), default=32,
+                   help="examples in the measured batch (default: 32)")
     p.add_argument("--steps", type=positive_int, default=1000, help="steps of the short SGD run (default: 1000)")
-    p.add_argument("--seed", type=int, default=42, help="seed for weights and batches (default: 42)")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed for weights and batches (default: 42)")
     p.add_argument("--compare", action="store_true", help="also train every init with one recipe and compare val NLL")
     p.add_argument("--compare-recipe", default="essay", choices=["essay", "fast"], help="recipe of the comparison (default: essay)")
     p.add_argument("--compare-steps", type=positive_int, help="steps of the comparison runs (default: the recipe's)")
@@ -792,9 +852,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", default="names", help="training file or 'names' (default: names)")
     p.add_argument("--steps", type=positive_int, default=20_000, help="SGD steps for --train (default: 20000)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="examples per batch, at least 2 (default: 32)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate, x0.1 at 3/4 of the steps (default: 0.1)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the initial weights and the batches (default: 42)")
-    p.add_argument("--split-seed", type=int, default=42, help="seed of the 80/10/10 split (default: 42)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate, x0.1 at 3/4 of the steps (default: 0.1)")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed of the initial weights and the batches (default: 42)")
+    p.add_argument("--split-seed", type=seed_int, default=42, help="seed of the 80/10/10 split (default: 42)")
     add_common(p)
     p.set_defaults(func=cmd_backprop)
 
@@ -809,7 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="only the claims that need no long training")
     p.add_argument("--from", dest="results", help="a reproduce folder (or its results.json) to take the table from")
     p.add_argument("-o", "--out-dir", help="write claims.json here (and, without --from, the reproduce runs)")
-    p.add_argument("--seed", type=int, default=42, help="seed (default: 42)")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed (default: 42)")
     add_common(p)
     p.set_defaults(func=cmd_claims)
 
@@ -838,7 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "config", None):
         try:  # TOML values become the subcommand's defaults; options on the command line still win
             allowed = {a.dest for a in args.subparser._actions} - {"help", "config", "func", "subparser"}
-            args.subparser.set_defaults(**load_config_file(args.config, allowed))
+            values = load_config_file(args.config, allowed)
+            args.subparser.set_defaults(**check_config_values(args.subparser, values, args.config))
         except MakemoreError as e:
             log(f"makemore: error: {e}")
             return 1
@@ -859,6 +920,22 @@ def main(argv: list[str] | None = None) -> int:
         # stdout closed early (e.g. piped into head): not an error
         sys.stderr.close()
         return 0
+    except UnicodeEncodeError as e:
+        log(f"makemore: error: cannot write {e.object[e.start]!r}: the output's encoding ({e.encoding}) has no such "
+            f"character; use a UTF-8 locale or set PYTHONIOENCODING=utf-8")
+        return 1
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and not any(s in str(e) for s in ("can't allocate memory", "out of memory")):
+            raise  # not a resource problem: a bug, shown as one
+        log("makemore: error: out of memory; ask for less: a smaller model (--n-embd, --n-hidden, --block-size), "
+            "a smaller --batch-size, fewer items (-n) or a shorter --max-len")
+        return 1
+    except OSError as e:  # the file system said no (full disk, read-only folder, no permission...)
+        from .atomic import disk_hint
+
+        where = f"{e.filename}: " if e.filename else ""
+        log(f"makemore: error: {where}{e.strerror or e}{disk_hint(e)}")
+        return 1
     return 0
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
+from .atomic import json_text
 from .errors import MakemoreError
 
 LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
@@ -70,14 +70,14 @@ def _write_lines(lines) -> None:
 
 def cmd_sample(args) -> None:
     from .cli import log
-    from .sample import check_controls, generate
+    from .sample import MAX_LEN, check_controls, generate
 
     # every option is checked before the run is loaded
     check_controls(n=args.n, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    min_len=args.min_len, prefix_len=len(args.prefix))
     model, vocab, meta, device = _load(args)
     prefix = _item_options(meta).apply(args.prefix) if args.prefix else ""
-    max_len = args.max_len or max(2 * int(meta.get("max_item_len", 32)), args.min_len, len(prefix), 1)
+    max_len = args.max_len or max(min(2 * int(meta.get("max_item_len", 32)), MAX_LEN), args.min_len, len(prefix), 1)
     check_controls(max_len=max_len, min_len=args.min_len, prefix_len=len(prefix))
     from .scoring import check_known
 
@@ -102,7 +102,7 @@ def cmd_sample(args) -> None:
                     "novel": args.novel}
         payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE,
                    "items": [{"item": s.item, "log_prob": round(s.log_prob, 6)} for s in samples]}
-        print(json.dumps(payload, ensure_ascii=False, indent=1))
+        sys.stdout.write(json_text(payload, indent=1))
 
 
 # ----------------------------------------------------------------------------- score
@@ -114,7 +114,13 @@ def _read_items_to_score(args, meta) -> list[str]:
     else:
         if sys.stdin is None or sys.stdin.isatty():
             raise MakemoreError("give the items to score after RUN_DIR, or one per line on standard input")
-        raw = [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
+        try:
+            raw = [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
+        except UnicodeDecodeError as e:
+            raise MakemoreError(f"standard input is not UTF-8 text (bad byte 0x{e.object[e.start]:02x}); "
+                                f"re-save it as UTF-8") from None
+        if raw:
+            raw[0] = raw[0].removeprefix("\ufeff")  # a byte-order mark is not part of the first item, as in files
         raw = [line for line in raw if line.strip()]  # blank lines skipped, as in training files
         if not raw:
             raise MakemoreError("no items to score: standard input was empty")
@@ -154,7 +160,7 @@ def cmd_score(args) -> None:
                 "nll_per_char: -log_prob / predicted (predicted = characters + end token)"
                 + ("; percentile: percent of the run's training-split items with a lower log_prob"
                    if population is not None else ""))
-        print(json.dumps({"run": str(args.run_dir), "note": note, "items": rows}, ensure_ascii=False, indent=1))
+        sys.stdout.write(json_text({"run": str(args.run_dir), "note": note, "items": rows}, indent=1))
         return
     width = min(max([4, *(len(r["item"]) for r in rows)]), 40)
     header = f"{'item':<{width}}  {'log_prob':>9}  {'nll/char':>8}" + (f"  {'percentile':>10}" if population is not None else "")
@@ -187,7 +193,7 @@ def cmd_next(args) -> None:
     top = top_next_chars(model, vocab, prefix, args.k)
     if args.format == "json":
         rows = [{"next": "<end>" if i == 0 else vocab.chars[i - 1], "end": i == 0, "prob": p} for i, p in top]
-        print(json.dumps({"prefix": prefix, "next": rows}, ensure_ascii=False, indent=1))
+        sys.stdout.write(json_text({"prefix": prefix, "next": rows}, indent=1))
         return
     shown = [(token_display(vocab, i), p) for i, p in top]
     width = max(4, *(len(s) for s, _ in shown))
@@ -270,7 +276,7 @@ def _wrap(text: str) -> str:
 
 def add_parsers(sub) -> None:
     """Add `sample`, `score`, `next` and `plot-bigrams` to the subparsers of the `makemore` parser."""
-    from .cli import add_common, positive_int
+    from .cli import add_common, positive_int, seed_int
     from .sample import MAX_SAMPLES
 
     fmt = argparse.RawDescriptionHelpFormatter
@@ -290,7 +296,7 @@ def add_parsers(sub) -> None:
                "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv")
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("-n", "--num", dest="n", type=int, default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="divide the logits by T before the softmax: below 1 safer, above 1 wilder (default: 1)")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="draw only among the K most likely next characters (default: all)")

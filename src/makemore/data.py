@@ -54,6 +54,8 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
         raise MakemoreError(f"input file not found: {path} (give a text file with one item per line, or -i names)")
     if path.is_dir():
         raise MakemoreError(f"input is a directory, not a file: {path}")
+    if not path.is_file():  # a pipe or a device (/dev/zero) may never end, and could not be read again
+        raise MakemoreError(f"{path} is not a regular file (a pipe, device or socket); save the items to a file and give that")
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -66,6 +68,9 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
             f"{path} is not UTF-8 text (bad byte 0x{raw[e.start]:02x} on line {line}); re-save it as UTF-8"
         ) from None
     text = text.removeprefix("\ufeff")
+    if "\n" not in text and sum(1 for part in text.split("\r") if part.strip()) > 1:
+        raise MakemoreError(f"{path} separates its lines with a bare CR (old Mac line ends), so it reads as one line; "
+                            f"convert it to LF line ends (e.g. tr '\\r' '\\n' < old.txt > new.txt)")
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     items, too_long = [], []
     for number, line in enumerate(lines, start=1):
@@ -81,6 +86,9 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
             f"{path}: line {too_long[0]} is longer than {options.max_item_len} characters "
             f"({len(too_long)} such line(s)); remove them or skip them with --skip-long"
         )
+    if not items and too_long:
+        raise MakemoreError(f"{path}: every item is longer than {options.max_item_len} characters "
+                            f"({len(too_long)} skipped); raise --max-item-len")
     if too_long and on_note is not None:
         on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
     if not items:

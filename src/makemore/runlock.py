@@ -11,6 +11,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import disk_hint
 from .errors import MakemoreError
 
 LOCK = ".lock"
@@ -23,7 +24,7 @@ def run_lock(run_dir: str | Path):
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise MakemoreError(f"cannot use the run directory {run_dir}: {e.strerror or e}") from None
+        raise MakemoreError(f"cannot use the run directory {run_dir}: {e.strerror or e}{disk_hint(e)}") from None
     try:
         try:
             _lock(fd)

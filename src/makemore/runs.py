@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from .checkpoint import (BEST_WEIGHTS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics, save_run,
-                         save_train_state, save_weights)
+from .atomic import disk_hint
+from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
+                         save_run, save_train_state, save_weights)
 from .data import Splits, Vocab, make_splits
 from .errors import MakemoreError
 from .models import build_model, get_spec
@@ -65,8 +66,29 @@ def run(
         "max_item_len": max(len(it) for it in splits.train_items),
         **(extra_meta or {}),
     }
+    remove_previous_run(Path(out_dir))  # --overwrite: nothing of an older run may be mixed into this one
     save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
     return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop)
+
+
+def remove_previous_run(out_dir: Path) -> None:
+    """Delete an older run's files, run.json first: a kill meanwhile leaves no run rather than a mixed one."""
+    try:
+        for name in (META, TRAIN_STATE, WEIGHTS, BEST_WEIGHTS, METRICS):
+            (out_dir / name).unlink(missing_ok=True)
+    except OSError as e:
+        raise MakemoreError(f"cannot replace the run in {out_dir}: {e.strerror or e}{disk_hint(e)}") from None
+
+
+@contextmanager
+def saving(out_dir: Path, what: str):
+    """A failed write (full disk, read-only folder) becomes one clear error; the files already there are kept."""
+    try:
+        yield
+    except OSError as e:
+        kept = ("the last checkpoint is kept; resume with: makemore train --resume " + str(out_dir)
+                if (out_dir / TRAIN_STATE).exists() else f"no checkpoint yet: makemore train --resume {out_dir} starts over")
+        raise MakemoreError(f"cannot save {what} in {out_dir}: {e.strerror or e}{disk_hint(e)}; {kept}") from None
 
 
 def resume(
@@ -104,12 +126,14 @@ def resume(
 def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir: Path, meta: dict[str, Any],
                       resume_from, on_progress, should_stop) -> dict[str, Any]:
     def checkpoint(state, optimizer) -> None:
-        save_train_state(out_dir, model, optimizer, state)  # the resume point: one file, atomic
-        save_weights(out_dir / WEIGHTS, model)  # so the run can be sampled while it trains
-        save_metrics(out_dir, state.loss_curve, state.val_curve)
+        with saving(out_dir, "a checkpoint"):
+            save_train_state(out_dir, model, optimizer, state)  # the resume point: one file, atomic, the truth
+            save_weights(out_dir / WEIGHTS, model)  # so the run can be sampled while it trains
+            save_metrics(out_dir, state.loss_curve, state.val_curve)
 
     def best(state) -> None:
-        save_weights(out_dir / BEST_WEIGHTS, model)
+        with saving(out_dir, "the best weights"):
+            save_weights(out_dir / BEST_WEIGHTS, model)
 
     hooks = TrainHooks(on_progress=on_progress, on_best=best, on_checkpoint=checkpoint, should_stop=should_stop)
     state, optimizer_state = resume_from or (None, None)
@@ -130,9 +154,13 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     if result.state.val_curve:
         meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,
                     stopped_early=result.state.stopped_early)
-    save_run(out_dir, model, meta)
-    if result.loss_curve:
-        save_metrics(out_dir, result.state.loss_curve, result.state.val_curve)
-    if (out_dir / TRAIN_STATE).exists():  # complete: the resume point is no longer needed
-        os.unlink(out_dir / TRAIN_STATE)
+    with saving(out_dir, "the trained model"):
+        if result.loss_curve:  # metrics and weights first; run.json saying "complete" is written last
+            save_metrics(out_dir, result.state.loss_curve, result.state.val_curve)
+        save_weights(out_dir / WEIGHTS, model)
+    save_run(out_dir, model, meta, weights=False)
+    try:  # complete: the resume point is no longer needed
+        (out_dir / TRAIN_STATE).unlink(missing_ok=True)
+    except OSError:
+        pass  # a stale resume point of a complete run is ignored by load_run and refused by resume
     return meta

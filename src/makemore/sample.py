@@ -30,7 +30,9 @@ from .device import model_device
 from .errors import MakemoreError
 
 MAX_SAMPLES = 1_000_000  # most items one call may ask for
+MAX_LEN = 100_000  # longest item one call may ask for, in characters
 BATCH_SIZE = 16_384  # items drawn together; larger requests are drawn in batches of this size
+BATCH_CHARS = 2 ** 25  # at most this many characters (items x max_len) of a batch in memory at once
 NOVEL_MAX_BATCHES = 50  # tries before generate(exclude=...) gives up
 
 
@@ -58,8 +60,8 @@ def check_controls(*, n: int | None = None, max_len: int | None = None, temperat
     if min_len < 0:
         raise MakemoreError(f"--min-len must be 0 or more, got {min_len}")
     if max_len is not None:
-        if max_len < 1:
-            raise MakemoreError(f"--max-len must be at least 1, got {max_len}")
+        if not 1 <= max_len <= MAX_LEN:
+            raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN:,}, got {max_len}")
         if min_len > max_len:
             raise MakemoreError(f"--min-len ({min_len}) is greater than --max-len ({max_len})")
         if prefix_len > max_len:
@@ -139,6 +141,7 @@ def _prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
 
 def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size):
     done = 0
+    batch_size = max(1, min(batch_size, BATCH_CHARS // max_len))  # long items: fewer at once, memory stays bounded
     while done < n:
         m = min(batch_size, n - done)
         yield _sample_batch(model, m, max_len, generator, prefix, temperature, top_k, top_p, min_len)

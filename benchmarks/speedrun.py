@@ -47,7 +47,7 @@ from makemore.models import build_model
 from makemore.recipes import get_recipe
 from makemore.reproduce import ESSAY_MODELS
 from makemore.runs import default_block_size
-from makemore.train import TrainHooks, TrainingInterrupted, evaluate, train
+from makemore.train import Recipe, evaluate, train
 
 TARGETS = {"bigram-counts": 2.45, "bigram-nn": 2.46, "mlp": 2.10, "mlp-bn": 2.10, "wavenet": 1.99}
 ROUNDED = {"bigram-counts", "bigram-nn"}  # reached when val rounds to the target (see the docstring)
@@ -60,14 +60,19 @@ def reached(model: str, val: float, target: float) -> bool:
 # ----------------------------------------------------------------------------- ours
 
 def ours_to_target(name: str, splits, seed: int, target: float, eval_every: int) -> dict:
-    """Train with the default recipe until val first reaches target; training seconds, eval excluded."""
+    """Train with the default recipe; the training seconds (eval excluded) until val first reaches target.
+
+    Training then goes on to the recipe's end, off the clock that matters, for the final val NLL that
+    `makemore reproduce` reports (mlp-bn's bar asks that to be below mlp's).
+    """
     recipe = get_recipe(name)
     torch.manual_seed(seed)
     model = build_model(name, vocab_size=splits.vocab.size)
     if not getattr(model, "trainable", True):
         result = train(model, splits.train, recipe, seed=seed)
         val = evaluate(model, splits.val)
-        return {"seconds": result.seconds, "step": 0, "val": val, "reached": reached(name, val, target)}
+        return {"seconds": result.seconds, "step": 0, "val": val, "reached": reached(name, val, target),
+                "final_val": val, "final_seconds": result.seconds}
     recipe.eval_interval = min(eval_every, recipe.steps)
     hit: dict = {}
 
@@ -75,16 +80,20 @@ def ours_to_target(name: str, splits, seed: int, target: float, eval_every: int)
         if p.val_loss is not None and not hit and reached(name, p.val_loss, target):
             hit.update(seconds=p.seconds, step=p.step, val=p.val_loss)
 
-    hooks = TrainHooks(on_progress=on_progress, should_stop=lambda: bool(hit))
-    try:
-        result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks)
-    except TrainingInterrupted:
-        return {**hit, "reached": True, "recipe_steps": recipe.steps}
-    if hit:  # reached at the last evaluation, which is the recipe's last step
-        return {**hit, "reached": True, "recipe_steps": recipe.steps}
+    result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, on_progress=on_progress)
+    final = {"final_val": result.state.val_curve[-1][1], "final_seconds": result.seconds, "recipe_steps": recipe.steps}
+    if hit:
+        return {**hit, "reached": True, **final}
     last_step, last_val = result.state.val_curve[-1]
-    return {"seconds": result.seconds, "step": last_step, "val": last_val, "reached": False,
-            "recipe_steps": recipe.steps}
+    return {"seconds": result.seconds, "step": last_step, "val": last_val, "reached": False, **final}
+
+
+def warm_up() -> None:
+    """A few throwaway steps first: the first training in a process pays one-time costs (thread pool,
+    allocator) that would otherwise land on whichever run comes first."""
+    model = build_model("mlp", vocab_size=27)
+    X, Y = torch.randint(0, 27, (4096, 3)), torch.randint(0, 27, (4096,))
+    train(model, (X, Y), Recipe(steps=200, batch_size=256, optimizer="adamw", lr=0.01), seed=0)
 
 
 # ----------------------------------------------------------------------------- the essay's recipe, plain PyTorch
@@ -216,6 +225,7 @@ def main() -> None:
     data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
     items = read_items(resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore"))
     models = args.models.split(",")
+    warm_up()
 
     rows = []
     for name in models:
@@ -240,15 +250,16 @@ def main() -> None:
         row = {"model": name, "params": sum(p.numel() for p in build_model(name, vocab_size=splits.vocab.size).parameters()),
                "target": target, "seeds": args.seeds, "runs": runs, "all_reached": all(r["reached"] for r in runs),
                "median_seconds": statistics.median(times), "min_seconds": min(times), "max_seconds": max(times),
-               "median_val": statistics.median(r["val"] for r in runs), "baseline": base}
+               "median_val": statistics.median(r["val"] for r in runs),
+               "median_final_val": statistics.median(r["final_val"] for r in runs), "baseline": base}
         if base is not None:
             row["speedup"] = base["seconds"] / row["median_seconds"] if row["median_seconds"] > 0 else float("inf")
         rows.append(row)
 
-    # mlp-bn's bar also asks to be below mlp (medians of the same seeds)
+    # mlp-bn's bar also asks its final val to be below mlp's (medians over the same seeds)
     by = {r["model"]: r for r in rows}
     if "mlp-bn" in by and "mlp" in by:
-        by["mlp-bn"]["below_mlp"] = by["mlp-bn"]["median_val"] < by["mlp"]["median_val"]
+        by["mlp-bn"]["below_mlp"] = by["mlp-bn"]["median_final_val"] < by["mlp"]["median_final_val"]
 
     floor = None
     if "wavenet" in by and by["wavenet"]["all_reached"]:
@@ -265,16 +276,18 @@ def main() -> None:
 
     print()
     print(f"{'model':<14}{'params':>8}{'target':>8}  {'ours (median s)':>15}{'spread':>12}{'val':>8}  "
-          f"{'baseline s':>10}{'its val':>8}{'ratio':>8}")
-    print("-" * 95)
+          f"{'baseline s':>10}{'its val':>8}{'ratio':>8}{'final val':>10}")
+    print("-" * 105)
     for r in rows:
         base = r["baseline"]
         status = "" if r["all_reached"] else "  (target NOT reached by every seed)"
         b = f"{base['seconds']:>10.1f}{base['val']:>8.4f}{r['speedup']:>7.1f}x" if base else f"{'-':>10}{'-':>8}{'-':>8}"
         print(f"{r['model']:<14}{r['params']:>8,}{r['target']:>8.2f}  {r['median_seconds']:>15.1f}"
-              f"{spread([x['seconds'] for x in r['runs']]):>12}{r['median_val']:>8.4f}  {b}{status}")
+              f"{spread([x['seconds'] for x in r['runs']]):>12}{r['median_val']:>8.4f}  {b}"
+              f"{r['median_final_val']:>10.4f}{status}")
     if "below_mlp" in by.get("mlp-bn", {}):
-        print(f"mlp-bn median val below mlp's: {'yes' if by['mlp-bn']['below_mlp'] else 'NO'}")
+        print(f"mlp-bn's median final val {by['mlp-bn']['median_final_val']:.4f} below mlp's "
+              f"{by['mlp']['median_final_val']:.4f}: {'yes' if by['mlp-bn']['below_mlp'] else 'NO'}")
     if floor:
         print(f"\nfloor: the WaveNet's training to target is {floor['training_flops'] / 1e12:.2f} TFLOP "
               f"({floor['steps']:.0f} steps x {floor['batch_size']}); this machine multiplies 1024x1024 matrices at "

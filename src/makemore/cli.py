@@ -143,7 +143,8 @@ def set_threads(n: int | None) -> None:
 
 # ----------------------------------------------------------------------------- commands
 
-RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "eval_interval", "patience")
+RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
+                  "patience")
 MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "smoothing")
 RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
 
@@ -756,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help="optimiser (default: the recipe's)")
     p.add_argument("--schedule", choices=["constant", "step", "cosine"], help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--weight-decay", type=non_negative_float, help="weight decay on matrices (default: the recipe's)")
+    p.add_argument("--soft-targets", action=argparse.BooleanOptionalAction,
+                   help="train each window on the distribution of what follows its context, not the one next "
+                        "character (same loss, less noise; default: the recipe's, on for mlp, mlp-bn, wavenet)")
     p.add_argument("--eval-interval", type=int, help="evaluate val, save a resume point and the best weights "
                                                      "(best.safetensors) every N steps (default: steps/10; 0: never)")
     p.add_argument("--patience", type=int, help="early stopping: stop after N evaluations without a new best val (default: off)")

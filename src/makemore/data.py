@@ -206,6 +206,26 @@ class Splits:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
+SOFT_TARGET_LIMIT = 1 << 26  # most cells (distinct contexts x characters) of a soft-target table: 256 MB
+
+
+def next_char_distributions(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """For each window, which distinct context it has, and what follows each distinct context.
+
+    Returns (context_of, dist): context_of (N,) numbers the distinct rows of X, and dist (K, V')
+    holds, in row k, the empirical distribution of Y over the windows with context k (V' = the
+    largest target + 1). None when that table would pass SOFT_TARGET_LIMIT cells. names.txt with
+    3 characters of context has 182,625 training windows but only 5,438 distinct contexts.
+    """
+    contexts, context_of = torch.unique(X, dim=0, return_inverse=True)
+    n_classes = int(Y.max()) + 1
+    if contexts.shape[0] * n_classes > SOFT_TARGET_LIMIT:
+        return None
+    counts = torch.zeros(contexts.shape[0], n_classes)
+    counts.index_put_((context_of, Y.long()), torch.ones(Y.shape[0]), accumulate=True)
+    return context_of, counts / counts.sum(dim=1, keepdim=True)
+
+
 def make_splits(items: list[str], block_size: int, seed: int = 42, vocab: Vocab | None = None) -> Splits:
     """Vocabulary from all items (unless given), seeded item split, windows for each part.
 

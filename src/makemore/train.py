@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .data import next_char_distributions
 from .device import model_device
 from .errors import MakemoreError
 
@@ -34,6 +35,9 @@ class Recipe:
     weight_decay: float = 0.0  # decoupled weight decay (AdamW) or L2 (SGD) on matrices only
     momentum: float = 0.0  # SGD momentum
     betas: tuple[float, float] = (0.9, 0.99)  # AdamW betas
+    soft_targets: bool = False  # target each window with the distribution of what follows its context in the
+    # training data, not the one character that did: the same loss in expectation, less noise per step
+    # (benchmarks/README.md); skipped when that table would pass data.SOFT_TARGET_LIMIT cells
     eval_interval: int = 0  # evaluate on val every this many steps (0: only when the caller asks)
     patience: int = 0  # early stopping: stop after this many evaluations without a new best (0: never)
 
@@ -149,7 +153,10 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas)
+        try:  # one fused kernel for all parameters: a third of the optimizer's time per step on CPU
+            return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, fused=True)
+        except RuntimeError:  # a device or dtype without the fused kernel
+            return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas)
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
 
 
@@ -195,6 +202,9 @@ def train(
         gen.set_state(state.generator)
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
+    soft = next_char_distributions(X, Y) if recipe.soft_targets and batch_size < n else None
+    if soft is not None:
+        context_of, dist = soft[0].to(device), soft[1].to(device)
     elapsed_before = state.seconds
     running = torch.tensor(state.running_loss, device=device)  # summed on device: no .item() sync per step
 
@@ -214,7 +224,7 @@ def train(
                 state.order, state.cursor = torch.randperm(n, generator=gen), 0
             ix = state.order[state.cursor:state.cursor + batch_size].to(device)
             state.cursor += batch_size
-            xb, yb = X[ix], Y[ix]
+            xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
         lr = recipe.lr_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import MakemoreError
+from .layers import cross_entropy
 from .registry import register
 
 
@@ -51,7 +51,7 @@ class BigramCounts(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         logits = self.probs().log()[idx[:, -1].long()]  # (B, V): log P[prev], already normalised
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
 
@@ -74,5 +74,5 @@ class BigramNN(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         # one_hot(prev) @ W picks row prev of W; indexing is the same product without the zeros.
         logits = self.W[idx[:, -1].long()]  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss

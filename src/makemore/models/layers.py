@@ -1,4 +1,4 @@
-"""Building blocks shared by the models: a Linear with explicit init and BatchNorm."""
+"""Building blocks shared by the models: the loss, Kaiming init and BatchNorm."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 TANH_GAIN = 5 / 3  # Kaiming gain for tanh: compensates its squashing so activations keep unit scale
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean negative log likelihood of the targets under softmax(logits), logits (B, V).
+
+    targets: the next character's index (B,), or its distribution (B, K) over the first K <= V
+    characters: the soft targets of `Recipe.soft_targets`, where row i is the empirical
+    distribution of what follows context i in the training data. For a batch that holds every
+    occurrence of its contexts both give the same number; the soft form just drops the noise
+    of drawing one target per context.
+    """
+    if targets.is_floating_point():
+        logprobs = F.log_softmax(logits, dim=-1)[:, :targets.shape[1]]  # (B, K); later columns have target 0
+        return -(targets * logprobs).sum(dim=-1).mean()
+    return F.cross_entropy(logits, targets.long())
 
 
 def kaiming_(weight: torch.Tensor, fan_in: int, gain: float = TANH_GAIN) -> torch.Tensor:
@@ -37,10 +52,9 @@ class BatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # y = gain * (x - mean) / sqrt(var + eps) + bias, computed by one fused kernel.
-        # F.batch_norm wants channels in dim 1: (B, T, C) -> (B, C, T) and back.
-        channels_last = x.dim() == 3
-        if channels_last:
-            x = x.transpose(1, 2)
-        y = F.batch_norm(x, self.running_mean, self.running_var, self.gain, self.bias,
+        # (B, T, C) is viewed as (B*T, C): statistics over B and T, with the features contiguous.
+        # (Transposing to the (B, C, T) layout F.batch_norm names costs two copies and a slow
+        # strided kernel: about twice the time per step, benchmarks/README.md.)
+        y = F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var, self.gain, self.bias,
                          training=self.training, momentum=self.momentum, eps=self.eps)
-        return y.transpose(1, 2) if channels_last else y
+        return y.view(x.shape)

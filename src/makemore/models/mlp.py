@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import MakemoreError
-from .layers import BatchNorm, kaiming_
+from .layers import BatchNorm, cross_entropy, kaiming_
 from .registry import register
 
 
@@ -65,7 +64,7 @@ class MLP(nn.Module):
         emb = self.C[idx.long()]  # (B, T, E)
         h = self.act(emb.view(B, -1) @ self.W1 + self.b1)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
 
@@ -104,7 +103,7 @@ class MLPBN(nn.Module):
         hpreact = self.bn(emb.view(B, -1) @ self.W1)  # (B, H), normalised over the batch
         h = self.act(hpreact)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
 
@@ -159,5 +158,5 @@ class DeepMLP(nn.Module):
         for linear, norm, act in zip(self.linears, self.norms, self.acts):
             x = act(norm(linear(x)))  # (B, H)
         logits = self.out(x)  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import MakemoreError
-from .layers import BatchNorm, kaiming_
+from .layers import BatchNorm, cross_entropy, kaiming_
 from .registry import register
 
 
@@ -67,5 +66,5 @@ class WaveNet(nn.Module):
         for level in self.levels:
             x = level(x)  # (B, T/2, H), then T/4...
         logits = self.out(x.squeeze(1))  # (B, V)
-        loss = None if targets is None else F.cross_entropy(logits, targets.long())
+        loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss

@@ -110,7 +110,7 @@ def baseline_counts(items: list[str], splits) -> dict:
     P = (N + 1).float()
     P /= P.sum(1, keepdim=True)
     seconds = time.perf_counter() - start
-    X, Y = splits.val
+    X, Y = (t.long() for t in splits.val)  # windows are stored as int8
     val = -P[X[:, -1], Y].log().mean().item()
     return {"seconds": seconds, "val": val, "steps": 0}
 
@@ -118,7 +118,7 @@ def baseline_counts(items: list[str], splits) -> dict:
 def baseline_bigram_nn(splits, seed: int, steps: int = 200, lr: float = 50.0) -> dict:
     """The essay's bigram NN: one-hot @ W, softmax, full-batch gradient descent."""
     V = splits.vocab.size
-    X, Y = splits.train
+    X, Y = (t.long() for t in splits.train)  # windows are stored as int8
     g = torch.Generator().manual_seed(seed)
     W = torch.randn((V, V), generator=g, requires_grad=True)
     start = time.perf_counter()
@@ -131,7 +131,7 @@ def baseline_bigram_nn(splits, seed: int, steps: int = 200, lr: float = 50.0) ->
         loss.backward()
         W.data += -lr * W.grad
     seconds = time.perf_counter() - start
-    Xv, Yv = splits.val
+    Xv, Yv = (t.long() for t in splits.val)
     with torch.no_grad():
         val = F.cross_entropy(W[Xv[:, -1]], Yv).item()
     return {"seconds": seconds, "val": val, "steps": steps}
@@ -225,6 +225,7 @@ def main() -> None:
     data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
     items = read_items(resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore"))
     models = args.models.split(",")
+    prep = data_prep()  # first, while the process's peak memory is still that of the data alone
     warm_up()
 
     rows = []
@@ -272,7 +273,6 @@ def main() -> None:
                  "matmul_flops_per_s_1024": big, "matmul_flops_per_s_256": small,
                  "floor_seconds": flops / big, "achieved_seconds": by["wavenet"]["median_seconds"]}
         floor["times_floor"] = floor["achieved_seconds"] / floor["floor_seconds"]
-    prep = data_prep()
 
     print()
     print(f"{'model':<14}{'params':>8}{'target':>8}  {'ours (median s)':>15}{'spread':>12}{'val':>8}  "

@@ -21,6 +21,17 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def test_train_with_its_default_plot(capsys, tmp_path, small_file):
+    # the default path (no --no-plot) draws loss.png after training, from the metadata run() returns
+    pytest.importorskip("matplotlib")
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "-i", small_file, "--model", "bigram-nn", "-o", run_dir,
+                             "--steps", "20", "--threads", "1")
+    assert code == 0, err
+    assert (run_dir / "loss.png").stat().st_size > 0
+    assert out.startswith("train ")
+
+
 def test_train_eval_sample(capsys, tmp_path, small_file):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "-i", small_file, "--model", "mlp-bn", "-o", run_dir, *FAST)

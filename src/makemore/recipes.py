@@ -19,6 +19,10 @@ PRESETS: dict[str, dict[str, Recipe]] = {
         "fast": Recipe(steps=1),  # counting: the recipe is unused
         "essay": Recipe(steps=1),
     },
+    "ngram": {
+        "fast": Recipe(steps=1),  # counting: the recipe is unused
+        "essay": Recipe(steps=1),
+    },
     "bigram-nn": {
         # The essay's: full-batch gradient descent, 200 steps at lr 50.
         "fast": Recipe(steps=200, batch_size=0, optimizer="sgd", lr=50.0),

@@ -57,6 +57,7 @@ def run(
     model.to(device)
     meta = {
         "status": "training",
+        "model": spec.model,  # also in run.json (save_run); callers of run() read it here
         "vocab": list(splits.vocab.chars),
         "split_seed": spec.split_seed,
         "seed": spec.seed,

@@ -6,7 +6,7 @@ so training, evaluation and sampling are written once. idx and targets may come 
 integer dtype (datasets keep them as int8/int16 to save memory): models index with `.long()`.
 """
 
-from . import bigram, mlp, wavenet  # noqa: F401  (registration side effect)
+from . import bigram, mlp, ngram, wavenet  # noqa: F401  (registration side effect)
 from .registry import MODELS, ModelSpec, build_model, get_spec, register
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "register"]

@@ -145,7 +145,7 @@ def set_threads(n: int | None) -> None:
 
 RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
                   "patience")
-MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "smoothing")
+MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "smoothing")
 RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
 
 
@@ -415,6 +415,43 @@ def cmd_reproduce(args) -> None:
         log(f"wrote {out_dir / 'results.json'}; nll.png skipped ({e})")
 
 
+def cmd_leaderboard(args) -> None:
+    from .device import pick_device
+    from .leaderboard import default_entries, format_leaderboard, leaderboard
+
+    entries = default_entries()
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - {e.label for e in entries})
+        if unknown:
+            raise MakemoreError(f"no leaderboard entry {', '.join(unknown)}; entries: {', '.join(e.label for e in entries)}")
+        entries = [e for e in entries if e.label in wanted]
+    out_dir = Path(args.out_dir)
+    for entry in entries:
+        refuse_existing_run(out_dir / entry.label, args.overwrite)
+    device = pick_device(args.device)
+    items, dataset = load_dataset(args.input, text_options(args))
+    set_threads(args.threads)
+    log(f"leaderboard of {len(entries)} entries on {dataset['name']} ({dataset['items']:,} items) on {device}")
+    board = leaderboard(items, dataset, out_dir, entries, seed=args.seed, device=device,
+                        extra_meta=provenance(args.argv), on_start=lambda label: log(f"training {label}..."),
+                        on_progress=progress_callback)
+    board.update(provenance(args.argv))
+    from .atomic import atomic_write_text
+
+    atomic_write_text(out_dir / "leaderboard.json", json.dumps(board, indent=2) + "\n")
+    print(format_leaderboard(board))
+    if args.no_plot:
+        return
+    try:
+        from .plots import leaderboard_chart
+
+        leaderboard_chart(board, out_dir / "leaderboard.png")
+        log(f"wrote {out_dir / 'leaderboard.json'} and {out_dir / 'leaderboard.png'}")
+    except MakemoreError as e:
+        log(f"wrote {out_dir / 'leaderboard.json'}; leaderboard.png skipped ({e})")
+
+
 def cmd_diagnose(args) -> None:
     import torch
 
@@ -528,12 +565,13 @@ def cmd_batchnorm(args) -> None:
 def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
     """A run's model and the exact split it was trained on (checked against the recorded file)."""
     from .checkpoint import load_run
-    from .data import make_splits
     from .device import pick_device
+    from .runs import splits_for
 
     model, vocab, meta = load_run(run_dir, pick_device(device_name))
     items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
-    splits = make_splits(items, model.config.block_size, seed=meta.get("split_seed", 42), vocab=vocab)
+    splits = splits_for(items, meta["model"], getattr(model.config, "block_size", None),
+                        seed=meta.get("split_seed", 42), vocab=vocab)  # windows, or whole items for a sequence model
     return model, splits, meta
 
 
@@ -688,6 +726,7 @@ def positive(kind: type, what: str, *, minimum: float = 0, inclusive: bool = Fal
 positive_int = positive(int, "a whole number")
 positive_float = positive(float, "a number")
 non_negative_float = positive(float, "a number", inclusive=True)
+unit_interval = positive(float, "a probability", inclusive=True, maximum=0.95)  # dropout: 1 would zero everything
 MAX_THREADS = 1024
 MAX_BLOCK_SIZE = 1024  # characters of context; far beyond any item a character model is for
 
@@ -770,6 +809,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="context length in characters (default: the model's)")
     p.add_argument("--n-embd", type=positive_int, help="embedding size (mlp, mlp-bn, wavenet)")
     p.add_argument("--n-hidden", type=positive_int, help="hidden units (mlp, mlp-bn, wavenet)")
+    p.add_argument("--n-layer", type=positive_int, help="layers (transformer, rnn, gru, lstm)")
+    p.add_argument("--n-head", type=positive_int, help="attention heads per layer (transformer; must divide --n-embd)")
+    p.add_argument("--dropout", type=unit_interval, help="dropout probability while training (transformer, rnn, gru, lstm)")
     p.add_argument("--smoothing", type=positive_float, help="count added to every bigram (bigram-counts; default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
     p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")
@@ -802,6 +844,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_text_options(p)
     add_common(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("leaderboard", help="train every model with its best known recipe and rank them by val NLL",
+                       formatter_class=fmt,
+                       description="Train every registered model (and the variants listed in leaderboard.py) with its best "
+                                   "known recipe preset on one dataset and the essay's split, print one table sorted by val "
+                                   "NLL (the essay's five marked *), and write DIR/leaderboard.json (results.json's shape, one "
+                                   "entry per model and recipe), DIR/leaderboard.png and one run directory per entry. "
+                                   "Tens of minutes on 2 CPU cores.",
+                       epilog="examples:\n  makemore leaderboard -o runs/board\n"
+                              "  makemore leaderboard -o runs/board --only ngram,gru,transformer")
+    p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for leaderboard.json, leaderboard.png and the runs")
+    p.add_argument("--seed", type=seed_int, default=42, help="seed for every model's weights and batches (default: 42)")
+    p.add_argument("--only", help="comma-separated entries to train (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
+    p.add_argument("--no-plot", action="store_true", help="do not draw leaderboard.png")
+    add_text_options(p)
+    add_common(p)
+    p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("diagnose", help="the essay's init bugs, measured layer by layer", formatter_class=fmt,
                        description="Build a model with a chosen initialisation and report, at step 0 and after a short SGD run: "

@@ -170,9 +170,11 @@ def cmd_score(args) -> None:
         if population is not None:
             line += f"  {r['percentile']:>10.1f}"
         lines.append(line)
-        for step in steps:
+        shown = [context_display(vocab, step.context) for step in steps]
+        pad = max(map(len, shown), default=0)  # a sequence model's context grows along the item
+        for step, context in zip(steps, shown):
             nll = -_log(step.prob)
-            lines.append(f"    {context_display(vocab, step.context)} -> "
+            lines.append(f"    {context:>{pad}} -> "
                          f"{token_display(vocab, step.index):<8} p {step.prob:.5f}  -log p {nll:.4f}")
     _write_lines(lines)
 
@@ -337,8 +339,10 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "next", help="the most likely next characters after a prefix", formatter_class=fmt,
         description=_wrap("Print the K most likely characters to follow PREFIX, with their probabilities. The end token "
-                    "is shown as <end>; characters are quoted, so a real '.' or ' ' is unambiguous. The model sees "
-                    "only the last block_size characters of PREFIX; an empty PREFIX gives the first character."),
+                    "is shown as <end>; characters are quoted, so a real '.' or ' ' is unambiguous. A windowed model sees "
+                    "only the last block_size characters of PREFIX, a sequence model (rnn, gru, lstm, transformer) "
+                    "all of it (a transformer at most its block_size positions); an empty PREFIX gives the first "
+                    "character."),
         epilog="examples:\n  makemore next runs/wavenet em\n  makemore next runs/wavenet '' -k 27")
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("prefix", metavar="PREFIX", help="the item so far (may be empty: '')")

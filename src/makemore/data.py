@@ -191,16 +191,43 @@ def build_windows(items: list[str], vocab: Vocab, block_size: int,
     return X, Y
 
 
+PAD_TARGET = -1  # the target of a padding position of a sequence: no character, left out of the loss
+
+
+def build_sequences(items: list[str], vocab: Vocab,
+                    dtype: torch.dtype = torch.int64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item whole, for the sequence models: one row per item, padded to the longest.
+
+    Row k of X is [0] + item k's characters, then 0s; row k of Y is its characters + [0] (the end
+    token), then PAD_TARGET (-1): position t of X is everything before target t, so the targets
+    are exactly those of `build_windows` (every character and the end token), in the same order
+    row by row. Returns X, Y (N, L) in `dtype` (signed, so -1 fits), L = longest item + 1.
+    """
+    stoi = vocab.stoi
+    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
+    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64).to(dtype)
+    N, L = len(items), int(lengths.max()) + 1 if items else 1
+    row = torch.repeat_interleave(torch.arange(N), lengths)
+    col = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+    X = torch.zeros((N, L), dtype=dtype)
+    Y = torch.full((N, L), PAD_TARGET, dtype=dtype)
+    X[row, col + 1] = codes  # position 0 is the start boundary
+    Y[row, col] = codes
+    Y[torch.arange(N), lengths] = BOUNDARY  # the end token
+    return X, Y
+
+
 @dataclass
 class Splits:
-    """Train/val/test windows of one dataset at one block size."""
+    """Train/val/test data of one dataset: windows at one block size, or whole items (layout "sequence")."""
 
     vocab: Vocab
-    block_size: int
+    block_size: int | None  # the windows' context length; for sequences only recorded (None: no bound)
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
     train_items: list[str]
+    layout: str = "windows"  # "windows": X (N, block_size), Y (N,); "sequence": X, Y (items, L), see build_sequences
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -226,8 +253,10 @@ def next_char_distributions(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Ten
     return context_of, counts / counts.sum(dim=1, keepdim=True)
 
 
-def make_splits(items: list[str], block_size: int, seed: int = 42, vocab: Vocab | None = None) -> Splits:
-    """Vocabulary from all items (unless given), seeded item split, windows for each part.
+def make_splits(items: list[str], block_size: int | None, seed: int = 42, vocab: Vocab | None = None,
+                layout: str = "windows") -> Splits:
+    """Vocabulary from all items (unless given), seeded item split, then windows (or, with layout
+    "sequence", whole padded items: `build_sequences`) for each part. The split is the same for both.
 
     Windows are stored in the smallest integer type the vocabulary allows (int8 for names.txt):
     an eighth of int64's memory; models convert batches with `.long()`.
@@ -235,11 +264,18 @@ def make_splits(items: list[str], block_size: int, seed: int = 42, vocab: Vocab 
     vocab = vocab or Vocab.from_items(items)
     train, val, test = split_items(items, seed)
     dtype = index_dtype(vocab.size)
+    if layout == "sequence":
+        build = lambda part: build_sequences(part, vocab, dtype)  # noqa: E731
+    elif layout == "windows":
+        build = lambda part: build_windows(part, vocab, block_size, dtype)  # noqa: E731
+    else:
+        raise MakemoreError(f"unknown data layout {layout!r}; choose windows or sequence")
     return Splits(
         vocab=vocab,
         block_size=block_size,
-        train=build_windows(train, vocab, block_size, dtype),
-        val=build_windows(val, vocab, block_size, dtype),
-        test=build_windows(test, vocab, block_size, dtype),
+        train=build(train),
+        val=build(val),
+        test=build(test),
         train_items=train,
+        layout=layout,
     )

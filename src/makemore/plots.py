@@ -117,3 +117,21 @@ def saturation_map(act, path: str | Path, title: str) -> None:
     ax.set_title(title)
     _save(fig, path)
     plt.close(fig)
+
+
+def leaderboard_chart(board: dict[str, Any], path: str | Path) -> None:
+    """Val NLL per entry, best at the top; the essay's five models in grey-blue, the others in blue."""
+    plt = _pyplot()
+    rows = board["models"][::-1]  # barh draws bottom-up: best last so it lands on top
+    names = [r["entry"] for r in rows]
+    vals = [r["val_nll"] for r in rows]
+    colors = ["#8a8ac8" if r.get("essay_model") else "#3838ff" for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1.2))
+    bars = ax.barh(names, vals, color=colors)
+    ax.bar_label(bars, labels=[f"{v:.4f}" for v in vals], fontsize=8, padding=2)
+    lo = min(vals)
+    ax.set_xlim(max(0.0, lo - 0.15), max(vals) + 0.08)  # zoomed: the differences are in the second decimal
+    ax.set_xlabel("validation NLL (lower is better; axis does not start at 0)")
+    ax.set_title(f"Leaderboard — {board['dataset']['name']} (lighter bars: the essay's five models)")
+    _save(fig, path)
+    plt.close(fig)

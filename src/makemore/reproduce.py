@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .data import make_splits
 from .models import get_spec
 from .recipes import get_recipe
-from .runs import RunSpec, default_block_size, run
+from .runs import RunSpec, default_block_size, run, splits_for
 
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
 
@@ -29,15 +28,17 @@ def reproduce(
     """Train each model with its default recipe into out_dir/<model>; return results.json's content."""
     out_dir = Path(out_dir)
     rows = []
-    splits_by_block: dict[int, Any] = {}
+    splits_by_block: dict[tuple[str, int | None], Any] = {}
     for name in models:
         if on_start:
             on_start(name)
         block_size = default_block_size(name)
-        if block_size not in splits_by_block:  # build each window size once, share it
-            splits_by_block[block_size] = make_splits(items, block_size, seed=split_seed)
+        layout = get_spec(name).layout
+        key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
+        if key not in splits_by_block:  # build each window size (and the sequences) once, share it
+            splits_by_block[key] = splits_for(items, name, block_size, seed=split_seed)
         spec = RunSpec(model=name, recipe=get_recipe(name), seed=seed, split_seed=split_seed)
-        meta = run(items, spec, out_dir / name, device=device, splits=splits_by_block[block_size],
+        meta = run(items, spec, out_dir / name, device=device, splits=splits_by_block[key],
                    extra_meta={"dataset": dataset, **(extra_meta or {})},
                    on_progress=on_progress(name) if on_progress else None)
         model_spec = get_spec(name)

@@ -14,6 +14,7 @@ from .atomic import disk_hint
 from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
                          save_run, save_train_state, save_weights)
 from .data import Splits, Vocab, make_splits
+from .device import model_device
 from .errors import MakemoreError
 from .models import build_model, get_spec
 from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, evaluate, train
@@ -33,8 +34,26 @@ class RunSpec:
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (e.g. n_hidden)
 
 
-def default_block_size(model: str) -> int:
-    return get_spec(model).config_cls().block_size
+def default_block_size(model: str) -> int | None:
+    """The model's default context length; None for a model without one (a recurrent model reads whole items)."""
+    return getattr(get_spec(model).config_cls(), "block_size", None)
+
+
+def splits_for(items: list[str], model: str, block_size: int | None, seed: int = 42,
+               vocab: Vocab | None = None) -> Splits:
+    """The data a model trains on: windows of block_size, or whole items for a sequence model (same split)."""
+    return make_splits(items, block_size, seed=seed, vocab=vocab, layout=get_spec(model).layout)
+
+
+def check_lengths(model, splits: Splits) -> None:
+    """A sequence model with a bound on its positions refuses a too-long item now, not at the first evaluation."""
+    if splits.layout == "sequence":
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            for part in SPLITS:
+                model(splits.part(part)[0][:1].to(model_device(model)))  # one row: the split's full length
+            model.train(was_training)
 
 
 def run(
@@ -50,14 +69,18 @@ def run(
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata."""
     block_size = spec.config.get("block_size", default_block_size(spec.model))
-    if splits is None or splits.block_size != block_size:
-        splits = make_splits(items, block_size, seed=spec.split_seed)
+    layout = get_spec(spec.model).layout
+    if splits is None or splits.layout != layout or (layout == "windows" and splits.block_size != block_size):
+        splits = splits_for(items, spec.model, block_size, seed=spec.split_seed)
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, **{**spec.config, "vocab_size": splits.vocab.size, "block_size": block_size})
+    sizes = {"vocab_size": splits.vocab.size} | ({} if block_size is None else {"block_size": block_size})
+    model = build_model(spec.model, **{**spec.config, **sizes})
     model.to(device)
+    check_lengths(model, splits)
     meta = {
         "status": "training",
-        "model": spec.model,  # also in run.json (save_run); callers of run() read it here
+        "model": spec.model,  # also in run.json (save_run); callers of run() read these two here
+        "config": asdict(model.config),
         "vocab": list(splits.vocab.chars),
         "split_seed": spec.split_seed,
         "seed": spec.seed,
@@ -109,7 +132,7 @@ def resume(
     recipe_fields = dict(meta["recipe"])
     recipe_fields["betas"] = tuple(recipe_fields.get("betas", (0.9, 0.99)))
     recipe = Recipe(**recipe_fields)
-    splits = make_splits(items, meta["config"]["block_size"], seed=meta["split_seed"], vocab=vocab)
+    splits = splits_for(items, meta["model"], meta["config"].get("block_size"), seed=meta["split_seed"], vocab=vocab)
     torch.manual_seed(meta["seed"])
     model = build_model(meta["model"], **meta["config"])
     saved = load_train_state(out_dir)

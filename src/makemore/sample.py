@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from .contexts import crop, next_logits, target_log_probs
 from .data import BOUNDARY, Vocab
 from .device import model_device
 from .errors import MakemoreError
@@ -95,14 +96,14 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
     """One batch of n items: (index lists without the boundary, prefix included; log-probs)."""
     device = model_device(model)
     P = len(prefix)
-    context = start_context(model.config.block_size, prefix, n, device)
+    # the item so far, [0] + prefix + what was drawn; the model reads its last max_context positions
+    seq = crop(model, torch.tensor([BOUNDARY, *prefix], dtype=torch.long, device=device).expand(n, P + 1))
     out = torch.zeros((n, max(max_len - P, 0)), dtype=torch.long, device=device)  # characters after the prefix
     length = torch.full((n,), max_len - P, dtype=torch.long, device=device)
     log_prob = torch.zeros(n, dtype=torch.float64, device=device)
     active = torch.arange(n, device=device)  # rows still growing; only they go through the model
     for t in range(P, max_len + 1):  # t: characters in the item so far
-        logits, _ = model(context)
-        logits = logits.float()
+        logits = next_logits(model, seq).float()  # (B, V)
         if t == max_len:  # the length bound: this item ends here
             nxt = torch.full((active.numel(),), BOUNDARY, dtype=torch.long, device=device)
         else:
@@ -121,7 +122,7 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
         if not bool(keep.any()):
             break
         active = active[keep]
-        context = torch.cat([context[keep, 1:], nxt[keep, None]], dim=1)
+        seq = crop(model, torch.cat([seq[keep], nxt[keep, None]], dim=1))
     if P:
         log_prob += _prefix_log_prob(model, prefix, device)
     rows = out.tolist()
@@ -131,12 +132,9 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
 
 def _prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
     """log p(prefix) under the model: the same for every item, so computed once, all positions in one call."""
-    T = model.config.block_size
-    stream = [BOUNDARY] * T + list(prefix)
-    contexts = torch.tensor([stream[i:i + T] for i in range(len(prefix))], dtype=torch.long, device=device)
-    targets = torch.tensor(list(prefix), dtype=torch.long, device=device)
-    logits, _ = model(contexts)
-    return float(torch.log_softmax(logits.float(), dim=-1).gather(1, targets[:, None]).double().sum())
+    X = torch.tensor([[BOUNDARY, *prefix[:-1]]], dtype=torch.long, device=device)  # (1, P): what precedes each
+    Y = torch.tensor([list(prefix)], dtype=torch.long, device=device)
+    return float(target_log_probs(model, X, Y).sum())
 
 
 def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size):
@@ -154,8 +152,8 @@ def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: tor
                           batch_size: int = BATCH_SIZE) -> tuple[list[list[int]], list[float]]:
     """n items as index lists (boundary removed, prefix included) and their log-probabilities under the model.
 
-    Each step feeds the last block_size indices of every unfinished item to the model at once
-    and draws the next index from the controlled softmax. Model in eval mode while sampling
+    Each step feeds every unfinished item so far (the last block_size indices of it, for a windowed
+    model; `contexts.next_logits`) to the model at once and draws the next index from the controlled softmax. Model in eval mode while sampling
     (BatchNorm uses its running statistics), then restored.
     """
     check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,

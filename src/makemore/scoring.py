@@ -2,7 +2,8 @@
 
 An item's log-probability is the natural log of its probability under the model: the sum,
 over its characters and the end token, of log p(next | the block_size indices before it)
-(contexts start with boundary tokens, exactly as in training). Its NLL per character is
+(contexts start with boundary tokens, exactly as in training); for a sequence model, of
+log p(next | [0] + the item so far) (`contexts.target_log_probs`). Its NLL per character is
 minus that divided by the number of predicted characters, len(item) + 1, which is the
 training loss averaged over the item's windows.
 """
@@ -16,7 +17,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_windows
+from .contexts import layout_of, max_context, next_logits, target_log_probs
+from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows
 from .device import model_device
 from .errors import MakemoreError
 
@@ -89,10 +91,13 @@ def score_items(model: nn.Module, vocab: Vocab, items: Sequence[str], batch_size
     if not items:
         return []
     check_known(vocab, items)
-    X, Y = build_windows(items, vocab, model.config.block_size)
     predicted = torch.tensor([len(it) + 1 for it in items])
     owner = torch.repeat_interleave(torch.arange(len(items)), predicted)
-    per_window = _window_log_probs(model, X, Y, batch_size)
+    if layout_of(model) == "sequence":
+        per_window = _sequence_log_probs(model, *build_sequences(items, vocab), batch_size)
+    else:
+        X, Y = build_windows(items, vocab, model.config.block_size)
+        per_window = _window_log_probs(model, X, Y, batch_size)
     totals = torch.zeros(len(items), dtype=torch.float64).index_add_(0, owner, per_window)
     return [ItemScore(it, lp, n) for it, lp, n in zip(items, totals.tolist(), predicted.tolist())]
 
@@ -113,10 +118,40 @@ def _window_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_
     return torch.cat(parts)
 
 
+def _sequence_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Sequences (N, L): log p of every real target, flat in item order (as the windows are), float64 on the CPU.
+
+    batch_size counts positions; model in eval mode meanwhile.
+    """
+    device = model_device(model)
+    rows = max(1, batch_size // X.shape[1])
+    was_training = model.training
+    model.eval()
+    try:
+        parts = []
+        for i in range(0, X.shape[0], rows):
+            xb, yb = X[i:i + rows].to(device), Y[i:i + rows].to(device)
+            parts.append(target_log_probs(model, xb, yb)[yb >= 0].cpu())  # row by row: item order
+    finally:
+        model.train(was_training)
+    return torch.cat(parts)
+
+
 @torch.no_grad()
 def explain_item(model: nn.Module, vocab: Vocab, item: str) -> list[CharStep]:
-    """Each predicted character of the item (and the end token) with its context and probability."""
+    """Each predicted character of the item (and the end token) with its context and probability.
+
+    The context is what the model read: a window for the windowed models, [0] + the item so far
+    (its last block_size positions, where the model has a bound) for the sequence models.
+    """
     check_known(vocab, [item], "the item")
+    if layout_of(model) == "sequence":
+        X, Y = build_sequences([item], vocab)
+        probs = _sequence_log_probs(model, X, Y, 65_536).exp().tolist()
+        ctx = max_context(model) or X.shape[1]
+        seq = X[0].tolist()
+        return [CharStep(tuple(seq[max(0, t + 1 - ctx):t + 1]), y, p)
+                for t, (y, p) in enumerate(zip(Y[0].tolist(), probs))]
     X, Y = build_windows([item], vocab, model.config.block_size)
     probs = _window_log_probs(model, X, Y, 65_536).exp().tolist()
     return [CharStep(tuple(x), y, p) for x, y, p in zip(X.tolist(), Y.tolist(), probs)]
@@ -125,13 +160,11 @@ def explain_item(model: nn.Module, vocab: Vocab, item: str) -> list[CharStep]:
 @torch.no_grad()
 def next_char_probs(model: nn.Module, vocab: Vocab, prefix: str) -> torch.Tensor:
     """p(next | prefix) over the vocabulary, shape (V,), index 0 the end token; float64 on the CPU."""
-    from .sample import start_context
-
     codes = encode_known(vocab, prefix, "the prefix")
     was_training = model.training
     model.eval()
     try:
-        logits, _ = model(start_context(model.config.block_size, codes, 1, model_device(model)))
+        logits = next_logits(model, torch.tensor([[BOUNDARY, *codes]], dtype=torch.long, device=model_device(model)))
     finally:
         model.train(was_training)
     return torch.softmax(logits.float(), dim=-1)[0].double().cpu()

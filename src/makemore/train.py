@@ -176,6 +176,9 @@ def train(
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
 
+    For a sequence model, (X, Y) are whole padded items (`data.build_sequences`) and a batch is
+    `recipe.batch_size` items; the loss is per predicted character, padding left out.
+
     Given the `state` and `optimizer_state` saved by an earlier call that was stopped, it
     continues exactly where that call stopped: same batches, same losses, same weights.
     """
@@ -202,7 +205,8 @@ def train(
         gen.set_state(state.generator)
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
-    soft = next_char_distributions(X, Y) if recipe.soft_targets and batch_size < n else None
+    # soft targets are per window (Y of shape (N,)); whole sequences (Y (N, L)) always train on the characters
+    soft = next_char_distributions(X, Y) if recipe.soft_targets and batch_size < n and Y.dim() == 1 else None
     if soft is not None:
         context_of, dist = soft[0].to(device), soft[1].to(device)
     elapsed_before = state.seconds
@@ -279,15 +283,23 @@ def train(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536) -> float:
-    """Mean NLL per predicted character over (X, Y), in eval mode (BatchNorm uses running stats)."""
+    """Mean NLL per predicted character over (X, Y), in eval mode (BatchNorm uses running stats).
+
+    Windows (Y (N,)): one predicted character per row. Sequences (Y (N, L), -1 = padding): each
+    batch's mean loss is weighted by its number of real targets, and batch_size counts positions.
+    """
     X, Y = data
     device = model_device(model)
     was_training = model.training
     model.eval()
-    total = 0.0
-    for i in range(0, X.shape[0], batch_size):
-        xb, yb = X[i:i + batch_size].to(device), Y[i:i + batch_size].to(device)
+    sequences = Y.dim() == 2
+    rows = max(1, batch_size // X.shape[1]) if sequences else batch_size
+    total, count = 0.0, 0
+    for i in range(0, X.shape[0], rows):
+        xb, yb = X[i:i + rows].to(device), Y[i:i + rows].to(device)
         _, loss = model(xb, yb)
-        total += loss.item() * xb.shape[0]
+        n = int((yb >= 0).sum()) if sequences else xb.shape[0]
+        total += loss.item() * n
+        count += n
     model.train(was_training)
-    return total / X.shape[0]
+    return total / count

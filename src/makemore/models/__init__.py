@@ -1,12 +1,16 @@
 """Every model makemore knows. Importing a model's module registers it.
 
-All share one contract: `forward(idx, targets=None) -> (logits, loss)`, with idx
-(B, block_size) context indices and logits (B, vocab_size) for the next character;
-so training, evaluation and sampling are written once. idx and targets may come in any
+All share one contract: `forward(idx, targets=None) -> (logits, loss)`. The windowed models
+(layout "windows") take idx (B, block_size) context indices and give logits (B, vocab_size) for
+the next character; the sequence models (layout "sequence": rnn, gru, lstm, transformer,
+wavenet-conv) take whole padded items idx (B, L) and give logits (B, L, vocab_size), one
+prediction per position (registry.py). Training, evaluation and sampling are written once for
+both (`makemore.contexts`). idx and targets may come in any
 integer dtype (datasets keep them as int8/int16 to save memory): models index with `.long()`.
 """
 
 from . import bigram, mlp, ngram, wavenet  # noqa: F401  (registration side effect)
+from . import recurrent, transformer, wavenet_conv  # noqa: F401  (the sequence models)
 from .registry import MODELS, ModelSpec, build_model, get_spec, register
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "register"]

@@ -12,7 +12,10 @@ TANH_GAIN = 5 / 3  # Kaiming gain for tanh: compensates its squashing so activat
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean negative log likelihood of the targets under softmax(logits), logits (B, V).
+    """Mean negative log likelihood of the targets under softmax(logits), logits (B, V) or (B, L, V).
+
+    Sequences: logits (B, L, V) with targets (B, L), where -1 marks padding (no character):
+    the mean is over the real targets only, i.e. per predicted character.
 
     targets: the next character's index (B,), or its distribution (B, K) over the first K <= V
     characters: the soft targets of `Recipe.soft_targets`, where row i is the empirical
@@ -20,6 +23,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     occurrence of its contexts both give the same number; the soft form just drops the noise
     of drawing one target per context.
     """
+    if logits.dim() == 3:  # (B, L, V) with (B, L): padding (-1) ignored
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=-1)
     if targets.is_floating_point():
         logprobs = F.log_softmax(logits, dim=-1)[:, :targets.shape[1]]  # (B, K); later columns have target 0
         return -(targets * logprobs).sum(dim=-1).mean()

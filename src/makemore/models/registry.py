@@ -2,6 +2,12 @@
 
 Models register themselves with `@register(...)`; the CLI, trainer and reproduce
 command look them up by name, so adding a model never means editing an if/elif chain.
+
+A model's `layout` says what it reads and predicts:
+- "windows": forward(idx (B, block_size) previous characters) -> logits (B, V) for the next one;
+- "sequence": forward(idx (B, L) = [0] + an item's characters, padded) -> logits (B, L, V), one
+  prediction per position (targets (B, L), padding -1 and out of the loss). A sequence model's
+  config may have a block_size: the most positions it reads (a transformer's position table).
 """
 
 from __future__ import annotations
@@ -19,14 +25,20 @@ class ModelSpec:
     config_cls: type  # its typed config dataclass
     mechanism: str  # one line: what this model adds, for tables
     essay_val_nll: float | None  # the essay's validation NLL, None if the essay has none
+    layout: str = "windows"  # "windows" or "sequence": what forward reads and predicts (module docstring)
 
 
 MODELS: dict[str, ModelSpec] = {}
+LAYOUTS = ("windows", "sequence")
 
 
-def register(name: str, *, config: type, mechanism: str, essay_val_nll: float | None = None) -> Callable[[type], type]:
+def register(name: str, *, config: type, mechanism: str, essay_val_nll: float | None = None,
+             layout: str = "windows") -> Callable[[type], type]:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
+
     def decorate(cls: type) -> type:
-        MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll)
+        MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll, layout)
         cls.registry_name = name
         return cls
 

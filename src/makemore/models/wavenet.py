@@ -38,8 +38,11 @@ class FuseLevel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        x = x.reshape(B, T // 2, 2 * C)  # (B, T/2, 2C): neighbours side by side
-        return self.act(self.bn(x @ self.weight))  # (B, T/2, H)
+        return self.fuse(x.reshape(B, T // 2, 2 * C))  # (B, T/2, 2C): neighbours side by side -> (B, T/2, H)
+
+    def fuse(self, pairs: torch.Tensor) -> torch.Tensor:
+        """(..., 2C) pairs already side by side -> (..., H); `wavenet-conv` pairs them its own way."""
+        return self.act(self.bn(pairs @ self.weight))
 
 
 @register("wavenet", config=WaveNetConfig, essay_val_nll=1.99,

@@ -1,0 +1,70 @@
+"""What a model reads to predict a character, for both layouts of the registry (models/registry.py).
+
+Sampling, scoring and `next` hold the item so far as one sequence: [0] + its characters (the
+start boundary, then the text; no extra leading boundaries, no padding). These helpers turn it
+into what the model reads, keyed on the model's registered layout, never on its name:
+
+- a windowed model reads the last block_size indices, boundaries in front when the item is shorter
+  (exactly the windows it was trained on);
+- a sequence model reads the whole sequence and predicts at its last position; one whose config
+  has a block_size (a transformer's position table, wavenet-conv's window) reads its last
+  block_size positions only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import BOUNDARY
+from .models import get_spec
+
+
+def layout_of(model: nn.Module) -> str:
+    """"windows" or "sequence": what the model's forward reads (its registry entry says)."""
+    return get_spec(model.registry_name).layout
+
+
+def max_context(model: nn.Module) -> int | None:
+    """The most positions the model reads: its config's block_size, or None (no bound: recurrent models)."""
+    return getattr(model.config, "block_size", None)
+
+
+def crop(model: nn.Module, seqs: torch.Tensor) -> torch.Tensor:
+    """The last max_context positions of (B, t) sequences (all of them when there is no bound)."""
+    ctx = max_context(model)
+    return seqs if ctx is None else seqs[:, -ctx:]
+
+
+def next_logits(model: nn.Module, seqs: torch.Tensor) -> torch.Tensor:
+    """Logits (B, V) for the character after each row of seqs (B, t): [0] + the item so far, t >= 1."""
+    seqs = crop(model, seqs)
+    if layout_of(model) == "windows":
+        T = model.config.block_size
+        window = F.pad(seqs, (T - seqs.shape[1], 0), value=BOUNDARY).contiguous()  # (B, T), as in training
+        logits, _ = model(window)  # (B, V)
+        return logits
+    logits, _ = model(seqs.contiguous())  # (B, t', V)
+    return logits[:, -1]
+
+
+def target_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """log p(Y[n, t] | X[n, :t+1]) for sequences X, Y (N, L) (data.build_sequences), float64 (N, L), 0 at padding.
+
+    Position t sees what `next_logits` would give it: for a windowed model the window before the
+    target, for a sequence model the whole prefix, or its last block_size positions when longer.
+    """
+    N, L = X.shape
+    X = X.long()
+    ctx = max_context(model)
+    if layout_of(model) == "windows":
+        windows = F.pad(X, (ctx - 1, 0), value=BOUNDARY).unfold(1, ctx, 1)  # (N, L, T): window before each target
+        logits = model(windows.reshape(N * L, ctx).contiguous())[0].view(N, L, -1)
+    elif ctx is None or L <= ctx:
+        logits = model(X)[0]  # (N, L, V): every position in one call
+    else:  # longer than the model reads: the first ctx positions at once, then one cropped call per position
+        rest = [model(X[:, t - ctx + 1:t + 1])[0][:, -1:] for t in range(ctx, L)]
+        logits = torch.cat([model(X[:, :ctx])[0], *rest], dim=1)
+    lp = torch.log_softmax(logits.float(), dim=-1).gather(2, Y.long().clamp(min=0)[..., None]).squeeze(2)
+    return lp.double().masked_fill(Y < 0, 0.0)

@@ -1,0 +1,114 @@
+"""A GPT-style Transformer decoder (Vaswani et al. 2017, "Attention Is All You Need"; as in nanoGPT).
+
+Every position attends to itself and the positions before it (causal self-attention, several
+heads), in pre-norm blocks x + attn(ln(x)), x + mlp(ln(x)); positions are learned embeddings.
+It reads [0] + an item's characters and predicts every next character at once; block_size is
+the most positions it has embeddings for, so items may have up to block_size - 1 characters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import MakemoreError
+from .layers import cross_entropy
+from .registry import register
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int = 27  # V: characters of the data + the boundary token
+    block_size: int = 16  # T: most positions (the position table); items of up to block_size - 1 characters
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads per block; n_embd must be a multiple of it
+    n_embd: int = 64  # C: width of the residual stream (each head gets C / n_head)
+    dropout: float = 0.1  # dropout on the embeddings, attention weights and each residual branch (training only)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # queries, keys, values of all heads at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,  # softmax(q k^T / sqrt(hs)) v, future masked
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_drop(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside, (B, T, C) out
+
+
+class Block(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))  # pre-norm: the residual stream itself is never normalised
+        return x + self.mlp(self.ln_2(x))
+
+
+@register("transformer", config=TransformerConfig, layout="sequence",
+          mechanism="GPT decoder: causal self-attention over the item")
+class Transformer(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        if config.n_head < 1 or config.n_embd % config.n_head:
+            raise MakemoreError(f"transformer n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+        if config.block_size < 2 or config.n_layer < 1:
+            raise MakemoreError("transformer needs block_size of at least 2 and n_layer of at least 1")
+        if not 0 <= config.dropout < 1:
+            raise MakemoreError(f"dropout must be in [0, 1), got {config.dropout}")
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # learned position embeddings
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # GPT-2 init: N(0, 0.02), and residual projections scaled by 1/sqrt(2 * n_layer) so the stream's
+        # variance does not grow with depth; the small head gives a step-0 loss near -log(1/V)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * config.n_layer) if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p, 0.0, std)
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise MakemoreError(f"an item of {T - 1} characters is longer than the transformer's block_size - 1 = "
+                                f"{self.config.block_size - 1}; train it with --block-size {T} or more")
+        pos = torch.arange(T, device=idx.device)
+        x = self.drop(self.wte(idx.long()) + self.wpe(pos))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x)  # (B, T, C)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        loss = None if targets is None else cross_entropy(logits, targets)
+        return logits, loss

@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from makemore.cli import main
+from makemore.leaderboard import NOT_CONTENDERS, Entry, default_entries, describe_recipe
+from makemore.models import MODELS
+
+
+def test_every_registered_model_has_an_entry_with_a_recipe():
+    entries = default_entries()
+    labels = [e.label for e in entries]
+    assert len(labels) == len(set(labels))
+    assert {e.model for e in entries} == set(MODELS) - NOT_CONTENDERS
+    assert all(isinstance(e, Entry) for e in entries)
+
+
+def test_leaderboard_trains_ranks_and_writes(capsys, tmp_path, small_file):
+    out = tmp_path / "board"
+    code = main(["leaderboard", "-i", str(small_file), "-o", str(out), "--only", "bigram-nn,ngram,bigram-counts",
+                 "--threads", "1", "--no-plot"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    board = json.loads((out / "leaderboard.json").read_text())
+    rows = board["models"]
+    assert [r["entry"] for r in rows] and {r["entry"] for r in rows} == {"bigram-nn", "ngram", "bigram-counts"}
+    vals = [r["val_nll"] for r in rows]
+    assert vals == sorted(vals)  # best first
+    for r in rows:  # results.json's fields, plus what the entry used
+        assert {"model", "params", "train_nll", "val_nll", "test_nll", "seconds", "recipe", "config", "trained_with"} <= set(r)
+        assert (out / r["entry"] / "run.json").is_file()
+    assert [r["essay_model"] for r in rows if r["entry"] == "ngram"] == [False]
+    table = printed.splitlines()
+    assert table[2].split()[1] == rows[0]["entry"]
+    assert "bigram-counts *" in printed and "ngram *" not in printed
+
+
+def test_unknown_entry_is_refused_in_one_line(capsys, tmp_path):
+    assert main(["leaderboard", "-o", str(tmp_path / "b"), "--only", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no leaderboard entry nope" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("recipe,config,trainable,expected", [
+    ({"steps": 1}, {}, False, "counting"),
+    ({"steps": 4000, "batch_size": 256, "optimizer": "adamw", "lr": 0.006, "schedule": "cosine", "weight_decay": 0.1,
+      "soft_targets": True}, {}, True, "adamw, lr 0.006, batch 256, 4,000 steps, cosine, wd 0.1, soft targets"),
+    ({"steps": 200, "batch_size": 0, "optimizer": "sgd", "lr": 50.0, "schedule": "constant"}, {"dropout": 0.2}, True,
+     "sgd, lr 50, full batch, 200 steps, dropout 0.2"),
+])
+def test_describe_recipe(recipe, config, trainable, expected):
+    assert describe_recipe(recipe, config, trainable) == expected

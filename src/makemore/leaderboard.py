@@ -7,24 +7,14 @@ Every registered model gets its "fast" entry; EXTRA_ENTRIES adds the variants wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .models import MODELS, get_spec
-from .recipes import PRESETS, get_recipe
-from .reproduce import ESSAY_MODELS
-from .runs import RunSpec, default_block_size, run, splits_for
+from .recipes import PRESETS
+from .reproduce import ESSAY_MODELS, Entry, train_entries
 
 NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare), not a model to rank
-
-
-@dataclass(frozen=True)
-class Entry:
-    label: str  # the row's name and its run directory under the leaderboard folder
-    model: str  # registry name
-    recipe: str = "fast"  # recipe preset in recipes.py
-    config: dict[str, Any] = field(default_factory=dict)  # model config overrides
 
 
 # Variants worth their own row, beyond each model's default (added only when their model and preset exist).
@@ -59,44 +49,24 @@ def describe_recipe(recipe: dict[str, Any], config: dict[str, Any], trainable: b
     return ", ".join(parts)
 
 
-def leaderboard(
-    items: list[str],
-    dataset: dict[str, Any],
-    out_dir: str | Path,
-    entries: list[Entry],
-    *,
-    seed: int = 42,
-    split_seed: int = 42,
-    device: str = "cpu",
-    extra_meta: dict[str, Any] | None = None,
-    on_start: Callable[[str], None] | None = None,
-    on_progress: Callable[[str], Callable] | None = None,
-) -> dict[str, Any]:
-    """Train every entry into out_dir/<label>; rows sorted by val NLL, in results.json's shape."""
-    out_dir = Path(out_dir)
+def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, entries: list[Entry], *,
+                seed: int = 42, split_seed: int = 42, **train_options: Any) -> dict[str, Any]:
+    """Train every entry into out_dir/<label>; rows sorted by val NLL, in results.json's shape.
+
+    train_options: device, extra_meta, on_start, on_progress, as for `reproduce.train_entries`.
+    """
     rows = []
-    splits_cache: dict[tuple[str, int | None], Any] = {}
-    for entry in entries:
-        if on_start:
-            on_start(entry.label)
+    for entry, meta in train_entries(items, dataset, out_dir, entries, seed=seed, split_seed=split_seed, **train_options):
         spec = get_spec(entry.model)
-        block_size = entry.config.get("block_size", default_block_size(entry.model))
-        key = (spec.layout, block_size if spec.layout == "windows" else None)
-        if key not in splits_cache:  # each window size (and the whole items) built once, shared
-            splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)
-        run_spec = RunSpec(model=entry.model, recipe=get_recipe(entry.model, entry.recipe), recipe_name=entry.recipe,
-                           seed=seed, split_seed=split_seed, config=dict(entry.config))
-        meta = run(items, run_spec, out_dir / entry.label, device=device, splits=splits_cache[key],
-                   extra_meta={"dataset": dataset, **(extra_meta or {})},
-                   on_progress=on_progress(entry.label) if on_progress else None)
+        as_in_essay = entry.model in ESSAY_MODELS and not entry.config
         rows.append({
             "entry": entry.label,
             "model": entry.model,
             "mechanism": spec.mechanism,
             "params": meta["params"],
             **meta["metrics"],
-            "essay_val_nll": spec.essay_val_nll if entry.model in ESSAY_MODELS and not entry.config else None,
-            "essay_model": entry.model in ESSAY_MODELS and not entry.config,
+            "essay_val_nll": spec.essay_val_nll if as_in_essay else None,
+            "essay_model": as_in_essay,
             "seconds": round(meta["train_seconds"], 2),
             "recipe_name": entry.recipe,
             "recipe": meta["recipe"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +13,50 @@ from .runs import RunSpec, default_block_size, run, splits_for
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One model to train: a registered model, a recipe preset and config overrides."""
+
+    label: str  # the row's name and its run directory
+    model: str  # registry name
+    recipe: str = "fast"  # recipe preset in recipes.py
+    config: dict[str, Any] = field(default_factory=dict)  # model config overrides
+
+
+def train_entries(
+    items: list[str],
+    dataset: dict[str, Any],
+    out_dir: str | Path,
+    entries: list[Entry],
+    *,
+    seed: int = 42,
+    split_seed: int = 42,
+    device: str = "cpu",
+    extra_meta: dict[str, Any] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_progress: Callable[[str], Callable] | None = None,
+) -> list[tuple[Entry, dict[str, Any]]]:
+    """Train each entry into out_dir/<label>, in order; each entry with the run metadata it ended with."""
+    out_dir = Path(out_dir)
+    done = []
+    splits_cache: dict[tuple[str, int | None], Any] = {}
+    for entry in entries:
+        if on_start:
+            on_start(entry.label)
+        layout = get_spec(entry.model).layout
+        block_size = entry.config.get("block_size", default_block_size(entry.model))
+        key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
+        if key not in splits_cache:  # each window size (and the whole items) built once, shared
+            splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)
+        spec = RunSpec(model=entry.model, recipe=get_recipe(entry.model, entry.recipe), recipe_name=entry.recipe,
+                       seed=seed, split_seed=split_seed, config=dict(entry.config))
+        meta = run(items, spec, out_dir / entry.label, device=device, splits=splits_cache[key],
+                   extra_meta={"dataset": dataset, **(extra_meta or {})},
+                   on_progress=on_progress(entry.label) if on_progress else None)
+        done.append((entry, meta))
+    return done
+
+
 def reproduce(
     items: list[str],
     dataset: dict[str, Any],
@@ -20,30 +65,19 @@ def reproduce(
     models: tuple[str, ...] = ESSAY_MODELS,
     seed: int = 42,
     split_seed: int = 42,
-    device: str = "cpu",
-    extra_meta: dict[str, Any] | None = None,
-    on_start: Callable[[str], None] | None = None,
-    on_progress: Callable[[str], Callable] | None = None,
+    **train_options: Any,
 ) -> dict[str, Any]:
-    """Train each model with its default recipe into out_dir/<model>; return results.json's content."""
-    out_dir = Path(out_dir)
+    """Train each model with its default recipe into out_dir/<model>; return results.json's content.
+
+    train_options: device, extra_meta, on_start, on_progress, as for `train_entries`.
+    """
+    done = train_entries(items, dataset, out_dir, [Entry(name, name) for name in models], seed=seed,
+                         split_seed=split_seed, **train_options)
     rows = []
-    splits_by_block: dict[tuple[str, int | None], Any] = {}
-    for name in models:
-        if on_start:
-            on_start(name)
-        block_size = default_block_size(name)
-        layout = get_spec(name).layout
-        key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
-        if key not in splits_by_block:  # build each window size (and the sequences) once, share it
-            splits_by_block[key] = splits_for(items, name, block_size, seed=split_seed)
-        spec = RunSpec(model=name, recipe=get_recipe(name), seed=seed, split_seed=split_seed)
-        meta = run(items, spec, out_dir / name, device=device, splits=splits_by_block[key],
-                   extra_meta={"dataset": dataset, **(extra_meta or {})},
-                   on_progress=on_progress(name) if on_progress else None)
-        model_spec = get_spec(name)
+    for entry, meta in done:
+        model_spec = get_spec(entry.model)
         rows.append({
-            "model": name,
+            "model": entry.model,
             "mechanism": model_spec.mechanism,
             "params": meta["params"],
             **meta["metrics"],

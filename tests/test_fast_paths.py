@@ -130,3 +130,4 @@ def test_fused_adamw_takes_the_steps_of_the_plain_one(small_file):
             optimizer.step()
     for p_fused, p_plain in zip(models[0].parameters(), models[1].parameters()):
         assert torch.allclose(p_fused, p_plain, atol=1e-5)
+

@@ -688,3 +688,15 @@ def test_every_test_the_readme_guarantees_name_exists():
     for path, name in names:
         source = (Path(__file__).resolve().parents[1] / path).read_text(encoding="utf-8")
         assert f"def {name}(" in source, (path, name)
+
+
+@pytest.mark.parametrize("field,value", [("lr", float("inf")), ("lr", float("nan")), ("lr", 0.0), ("weight_decay", -0.1),
+                                         ("weight_decay", float("inf")), ("momentum", -1.0), ("warmup_steps", -5)])
+def test_recipe_refuses_what_the_cli_refuses(field, value):
+    # library callers get the same checks as the command line: a bad recipe fails before any step
+    from makemore.errors import MakemoreError
+    from makemore.train import Recipe
+
+    recipe = Recipe(**{field: value})
+    with pytest.raises(MakemoreError):
+        recipe.check()

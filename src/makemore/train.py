@@ -46,8 +46,14 @@ class Recipe:
             raise MakemoreError(f"steps must be at least 1, got {self.steps}")
         if self.batch_size < 0:
             raise MakemoreError(f"batch size must be positive (or 0 for full batch), got {self.batch_size}")
-        if not self.lr > 0:
-            raise MakemoreError(f"learning rate must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise MakemoreError(f"learning rate must be a positive finite number, got {self.lr}")
+        for name in ("weight_decay", "momentum", "min_lr_ratio"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise MakemoreError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {value}")
+        if self.warmup_steps < 0:
+            raise MakemoreError(f"warmup steps must be 0 or more, got {self.warmup_steps}")
         if self.optimizer not in ("sgd", "adamw"):
             raise MakemoreError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.eval_interval < 0 or self.patience < 0:

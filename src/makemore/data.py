@@ -159,6 +159,16 @@ def index_dtype(vocab_size: int) -> torch.dtype:
     return torch.int64
 
 
+def _characters(items: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every character of every item, flat: (lengths (N,), codes, the item of each, its offset in that item)."""
+    stoi = vocab.stoi
+    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
+    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64)
+    item_of_char = torch.repeat_interleave(torch.arange(len(items)), lengths)
+    offset = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+    return lengths, codes, item_of_char, offset
+
+
 def build_windows(items: list[str], vocab: Vocab, block_size: int,
                   dtype: torch.dtype = torch.int64) -> tuple[torch.Tensor, torch.Tensor]:
     """Every (context, next character) pair of every item, built with tensor ops.
@@ -169,16 +179,12 @@ def build_windows(items: list[str], vocab: Vocab, block_size: int,
     """
     if block_size < 1:
         raise MakemoreError(f"block size must be at least 1, got {block_size}")
-    stoi = vocab.stoi
-    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
-    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64)
+    lengths, codes, item_of_char, char_offset = _characters(items, vocab)
     # Lay all items out in one flat stream, each preceded by block_size boundaries
     # and followed by one: item k occupies [start_k, start_k + block_size + len_k + 1).
     padded = lengths + block_size + 1
     starts = torch.cumsum(padded, 0) - padded
     stream = torch.zeros(int(padded.sum()), dtype=dtype)
-    item_of_char = torch.repeat_interleave(torch.arange(len(items)), lengths)
-    char_offset = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
     stream[starts[item_of_char] + block_size + char_offset] = codes.to(dtype)
     # Target positions: the item's characters and its closing boundary.
     n_targets = lengths + 1
@@ -203,12 +209,9 @@ def build_sequences(items: list[str], vocab: Vocab,
     are exactly those of `build_windows` (every character and the end token), in the same order
     row by row. Returns X, Y (N, L) in `dtype` (signed, so -1 fits), L = longest item + 1.
     """
-    stoi = vocab.stoi
-    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
-    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64).to(dtype)
+    lengths, codes, row, col = _characters(items, vocab)
+    codes = codes.to(dtype)
     N, L = len(items), int(lengths.max()) + 1 if items else 1
-    row = torch.repeat_interleave(torch.arange(N), lengths)
-    col = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
     X = torch.zeros((N, L), dtype=dtype)
     Y = torch.full((N, L), PAD_TARGET, dtype=dtype)
     X[row, col + 1] = codes  # position 0 is the start boundary

@@ -83,12 +83,6 @@ def truncate_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float
     return logits
 
 
-def start_context(block_size: int, prefix: Sequence[int], n: int, device) -> torch.Tensor:
-    """(n, block_size) contexts: block_size boundaries followed by the prefix, last block_size kept."""
-    row = ([BOUNDARY] * block_size + list(prefix))[-block_size:]
-    return torch.tensor(row, dtype=torch.long, device=device).expand(n, block_size).clone()
-
-
 @torch.no_grad()
 def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Generator, prefix: Sequence[int],
                   temperature: float, top_k: int | None, top_p: float | None,

@@ -168,3 +168,18 @@ def test_items_may_follow_options(capsys, tmp_path, small_file):
     with pytest.raises(SystemExit) as exit_:
         run_cli(capsys, "score", run_dir, "--bogus", "emma")
     assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_soft_targets_and_sequence_model_options_reach_the_run(capsys, tmp_path, small_file):
+    run_dir = tmp_path / "soft"
+    code, _, err = run_cli(capsys, "train", "-i", small_file, "--model", "mlp", "-o", run_dir, *FAST, "--no-soft-targets")
+    assert code == 0, err
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["soft_targets"] is False
+    run_dir = tmp_path / "tf"
+    code, _, err = run_cli(capsys, "train", "-i", small_file, "--model", "transformer", "-o", run_dir, *FAST,
+                           "--n-layer", "2", "--n-head", "2", "--n-embd", "16", "--dropout", "0.05", "--soft-targets")
+    assert code == 0, err
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert {k: meta["config"][k] for k in ("n_layer", "n_head", "n_embd", "dropout")} == \
+        {"n_layer": 2, "n_head": 2, "n_embd": 16, "dropout": 0.05}
+    assert meta["recipe"]["soft_targets"] is True  # recorded; whole items train on their characters regardless

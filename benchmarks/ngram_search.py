@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 import torch
 
 from makemore.data import make_splits, read_items
-from makemore.datasets import resolve_input
+from makemore.datasets import locate_input
 from makemore.models import build_model
 from makemore.train import evaluate
 
@@ -32,8 +31,7 @@ def main() -> None:
     parser.add_argument("-i", "--input", default="names")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
-    path = resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore")
+    path = locate_input(args.input, os.environ)
     items = read_items(path)
     print(f"{'n':>2} " + " ".join(f"D={d:<5g}" for d in DISCOUNTS) + "  " + " ".join(f"k={k:<5g}" for k in KS))
     best: dict[int, tuple[float, float]] = {}  # n -> (val NLL, D)

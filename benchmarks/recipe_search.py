@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 import torch
 
 from makemore.data import make_splits, read_items
-from makemore.datasets import resolve_input
+from makemore.datasets import locate_input
 from makemore.models import build_model
 from makemore.runs import default_block_size
 from makemore.train import Recipe, evaluate, train
@@ -33,8 +32,7 @@ def main() -> None:
     parser.add_argument("-i", "--input", default="names")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
-    path = resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore")
+    path = locate_input(args.input, os.environ)
     splits = make_splits(read_items(path), default_block_size(args.model))
     print(f"{'recipe':<60} {'seed':>5} {'train':>7} {'val':>7} {'seconds':>8}")
     for fields in args.recipes:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
 
 from makemore.data import BOUNDARY, make_splits, read_items
-from makemore.datasets import resolve_input
+from makemore.datasets import locate_input
 from makemore.models import build_model
 from makemore.recipes import get_recipe
 from makemore.reproduce import ESSAY_MODELS
@@ -94,8 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
-    path = resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore")
+    path = locate_input(args.input, os.environ)
     items = read_items(path)
     max_len = 2 * max(len(it) for it in items)
     print(f"{path.name}: {len(items):,} items; max_len {max_len}; torch {torch.__version__}, "

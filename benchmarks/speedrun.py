@@ -42,12 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from makemore.data import Vocab, make_splits, read_items
-from makemore.datasets import resolve_input
+from makemore.datasets import locate_input
 from makemore.models import build_model
 from makemore.recipes import get_recipe
 from makemore.reproduce import ESSAY_MODELS
 from makemore.runs import default_block_size
-from makemore.train import Recipe, evaluate, train
+from makemore.train import Recipe, TrainHooks, evaluate, train
 
 TARGETS = {"bigram-counts": 2.45, "bigram-nn": 2.46, "mlp": 2.10, "mlp-bn": 2.10, "wavenet": 1.99}
 ROUNDED = {"bigram-counts", "bigram-nn"}  # reached when val rounds to the target (see the docstring)
@@ -80,7 +80,8 @@ def ours_to_target(name: str, splits, seed: int, target: float, eval_every: int)
         if p.val_loss is not None and not hit and reached(name, p.val_loss, target):
             hit.update(seconds=p.seconds, step=p.step, val=p.val_loss)
 
-    result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, on_progress=on_progress)
+    result = train(model, splits.train, recipe, seed=seed, val_data=splits.val,
+                   hooks=TrainHooks(on_progress=on_progress))
     final = {"final_val": result.state.val_curve[-1][1], "final_seconds": result.seconds, "recipe_steps": recipe.steps}
     if hit:
         return {**hit, "reached": True, **final}
@@ -222,8 +223,7 @@ def main() -> None:
     parser.add_argument("-o", "--out", default="results/speedrun.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data_dirs = [Path(p) for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
-    items = read_items(resolve_input(args.input, data_dirs=data_dirs, cache_dir=Path.home() / ".cache" / "makemore"))
+    items = read_items(locate_input(args.input, os.environ))
     models = args.models.split(",")
     prep = data_prep()  # first, while the process's peak memory is still that of the data alone
     warm_up()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from makemore.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +53,29 @@ def small_file(tmp_path, names_path) -> Path:
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def call(*argv, stdin: bytes | None = None) -> tuple[int, str, str]:
+    """makemore in this process, as a user runs it: (exit code, stdout, stderr); argparse's exit becomes its code.
+
+    The one way tests call the command line. `stdin` bytes are read as a real standard input would be.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", newline="\n")  # as a real stdin
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in argv])
+            except SystemExit as e:
+                code = e.code
+    finally:
+        sys.stdin = old_stdin
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def cli():
+    """`call` as a fixture: cli("sample", run_dir, "-n", 5) -> (exit code, stdout, stderr)."""
+    return call

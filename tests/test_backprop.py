@@ -1,14 +1,17 @@
 import copy
+import dataclasses
 
 import pytest
 import torch
 
-from makemore.backprop import (CHECK_ORDER, FUSED_STEPS, backward, backward_fused, check_gradients, format_check,
-                               forward, load_params_into, params_from_model, train_manual, _run_forward)
+from makemore.backprop import (CHECK_ORDER, FUSED_STEPS, GradCheck, GradientCheckReport, backward, backward_fused,
+                               check_gradients, compare_hand_and_autograd, format_check, format_gradient_check,
+                               format_hand_training, forward, gradient_check, load_params_into, params_from_model,
+                               train_manual, _run_forward)
 from makemore.data import make_splits, read_items
-from makemore.errors import MakemoreError
+from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.train import Recipe, evaluate, train
+from makemore.train import BatchOrder, Recipe, evaluate, train
 
 CROSS_ENTROPY_CHAIN = ("logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits", "logit_maxes", "logits")
 
@@ -158,8 +161,107 @@ def test_params_round_trip():
 def test_refuses_other_models_and_single_example_batches(splits):
     with pytest.raises(MakemoreError, match="mlp-bn"):
         params_from_model(build_model("mlp"))
-    with pytest.raises(MakemoreError, match="at least 2"):
+    with pytest.raises(ParameterError, match="batch_size must be at least 2"):
         train_manual(build_model("mlp-bn", vocab_size=splits.vocab.size), splits.train, steps=1, batch_size=1)
+
+
+@pytest.mark.parametrize("batch_size", [5, 0])
+def test_manual_and_autograd_losses_agree_step_by_step_in_float64(splits, batch_size):
+    """Same batches (one BatchOrder for both trainers), same updates: equal losses at every step."""
+    recipe = Recipe(steps=6, batch_size=batch_size, optimizer="sgd", lr=0.1)
+    torch.manual_seed(0)
+    auto = build_model("mlp-bn", vocab_size=splits.vocab.size).double()
+    hand = copy.deepcopy(auto)
+    result = train(auto, splits.train, recipe, seed=7, report_every=1)
+    losses = train_manual(hand, splits.train, recipe.steps, batch_size, lr=0.1, seed=7)
+    auto_losses = [loss for _, loss, _ in result.loss_curve]
+    assert losses == pytest.approx(auto_losses, rel=0, abs=1e-6)  # train() sums its reported losses in float32
+    assert len(set(losses)) == 6  # the weights moved every step (and, with batch 5, the batch changed)
+
+
+def test_manual_training_draws_the_batch_order(splits, monkeypatch):
+    import makemore.backprop as backprop_module
+
+    drawn = []
+
+    class Spy(BatchOrder):
+        def next(self):
+            drawn.append(super().next())
+            return drawn[-1]
+
+    monkeypatch.setattr(backprop_module, "BatchOrder", Spy)
+    torch.manual_seed(0)
+    train_manual(build_model("mlp-bn", vocab_size=splits.vocab.size), splits.train, steps=3, batch_size=4, seed=9)
+    expected = BatchOrder(splits.train[0].shape[0], 4, seed=9)
+    assert len(drawn) == 3 and all(torch.equal(ix, expected.next()) for ix in drawn)
+
+
+# ----------------------------------------------------------------------------- the two studies, as a library
+
+@pytest.fixture
+def items(small_file):
+    return read_items(small_file)
+
+
+def test_gradient_check_report(items):
+    report = gradient_check(items, batch_size=16, seed=3)
+    assert report.batch_size == 16 and report.ok
+    assert [label for label, _ in report.checks] == ["float64, tolerance 1e-10", "float32, tolerance 1e-5"]
+    splits = make_splits(items, 3)
+    torch.manual_seed(3)
+    model = build_model("mlp-bn", vocab_size=splits.vocab.size)
+    X, Y = splits.train[0][:16], splits.train[1][:16]
+    assert report.checks[0][1] == check_gradients(model, X, Y, dtype=torch.float64)
+    assert report.checks[1][1] == check_gradients(model, X, Y, dtype=torch.float32)
+    text = format_gradient_check(report)
+    assert text.startswith("hand gradients vs autograd on a training batch of 16 (float64, tolerance 1e-10):\n")
+    assert format_check(report.checks[1][1]) in text
+    assert text.count("37 of 37 tensors agree\n") == 2 and text.endswith("agree\n")
+
+
+def test_gradient_check_report_fails_on_one_bad_tensor():
+    rows = [GradCheck("W1", True, True, 0.0), GradCheck("C", False, False, 0.5)]
+    report = GradientCheckReport(batch_size=4, checks=[("float64, tolerance 1e-10", rows)])
+    assert not report.ok and "1 of 2 tensors agree" in format_gradient_check(report)
+
+
+def test_backprop_check_text_is_the_commands_output(items, small_file, capsys):
+    assert main_backprop(["--check", "-i", str(small_file), "--batch-size", "8", "--seed", "5"]) == 0
+    assert capsys.readouterr().out == format_gradient_check(gradient_check(items, batch_size=8, seed=5)) + "\n"
+
+
+def test_compare_hand_and_autograd(items):
+    started = []
+    report = compare_hand_and_autograd(items, steps=50, batch_size=16, lr=0.2, seed=1, on_start=started.append)
+    assert started == ["training mlp-bn 50 steps with hand gradients...",
+                       "training mlp-bn 50 steps with autograd gradients..."]
+    assert report.gap == abs(report.hand_val_nll - report.autograd_val_nll) < 1e-4 and report.ok
+    splits = make_splits(items, 3)
+    torch.manual_seed(1)
+    model = build_model("mlp-bn", vocab_size=splits.vocab.size)
+    train(model, splits.train, Recipe(steps=50, batch_size=16, lr=0.2, schedule="step"), seed=1)
+    assert report.autograd_val_nll == evaluate(model, splits.val)
+    lines = format_hand_training(report).splitlines()
+    assert lines[0] == "mlp-bn, 50 steps of SGD, batch 16, lr 0.2 (x0.1 at 3/4), seed 1"
+    assert lines[1].startswith(f"  hand gradients     val NLL {report.hand_val_nll:.4f}  (")
+    assert lines[2].startswith(f"  autograd gradients val NLL {report.autograd_val_nll:.4f}  (")
+    assert lines[3] == f"  difference {report.gap:.4f} (within 0.01)"
+    far = dataclasses.replace(report, gap=0.02)
+    assert not far.ok and format_hand_training(far).endswith("difference 0.0200 (NOT within 0.01)")
+
+
+@pytest.mark.parametrize("study", [gradient_check, compare_hand_and_autograd])
+def test_studies_refuse_a_batch_of_one(items, study):
+    with pytest.raises(ParameterError) as e:
+        study(items, batch_size=1)
+    assert e.value.parameter == "batch_size"
+    assert str(e.value) == "batch_size must be at least 2 (batch norm needs two examples), got 1"
+
+
+def main_backprop(args):
+    from makemore.cli import main
+
+    return main(["backprop", *args, "--threads", "1"])
 
 
 # ----------------------------------------------------------------------------- the command

@@ -10,22 +10,18 @@ from makemore.cli import main
 from makemore.datasets import resolve_input
 from makemore.errors import MakemoreError
 
-from .conftest import write_lines
+from .conftest import call, write_lines
 
 FAST = ["--steps", "40", "--batch-size", "64", "--threads", "1", "--no-plot"]
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_with_its_default_plot(capsys, tmp_path, small_file):
     # the default path (no --no-plot) draws loss.png after training, from the metadata run() returns
     pytest.importorskip("matplotlib")
     run_dir = tmp_path / "run"
-    code, out, err = run_cli(capsys, "train", "-i", small_file, "--model", "bigram-nn", "-o", run_dir,
+    code, out, err = call("train", "-i", small_file, "--model", "bigram-nn", "-o", run_dir,
                              "--steps", "20", "--threads", "1")
     assert code == 0, err
     assert (run_dir / "loss.png").stat().st_size > 0
@@ -34,24 +30,24 @@ def test_train_with_its_default_plot(capsys, tmp_path, small_file):
 
 def test_train_eval_sample(capsys, tmp_path, small_file):
     run_dir = tmp_path / "run"
-    code, out, err = run_cli(capsys, "train", "-i", small_file, "--model", "mlp-bn", "-o", run_dir, *FAST)
+    code, out, err = call("train", "-i", small_file, "--model", "mlp-bn", "-o", run_dir, *FAST)
     assert code == 0, err
     assert out.startswith("train ") and "val" in out
     assert (run_dir / "metrics.csv").read_text().startswith("step,train_loss,lr,val_loss")
-    code, out, err = run_cli(capsys, "eval", run_dir, "--json")
+    code, out, err = call("eval", run_dir, "--json")
     metrics = json.loads(out)
     assert code == 0 and set(metrics) == {"train_nll", "val_nll", "test_nll"}
     recorded = json.loads((run_dir / "run.json").read_text())["metrics"]
     assert metrics["val_nll"] == pytest.approx(recorded["val_nll"], abs=1e-6)
-    code, out, err = run_cli(capsys, "sample", run_dir, "-n", "7", "--seed", "3")
+    code, out, err = call("sample", run_dir, "-n", "7", "--seed", "3")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 7
     assert all("." not in line for line in lines)  # boundary token removed
-    assert run_cli(capsys, "sample", run_dir, "-n", "7", "--seed", "3")[1] == out
+    assert call("sample", run_dir, "-n", "7", "--seed", "3")[1] == out
 
 
 def test_run_records_how_it_was_made(capsys, tmp_path, small_file):
-    run_cli(capsys, "train", "-i", small_file, "--model", "mlp", "-o", tmp_path / "r", *FAST)
+    call("train", "-i", small_file, "--model", "mlp", "-o", tmp_path / "r", *FAST)
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
     assert meta["seed"] == 42 and meta["split_seed"] == 42
     assert meta["recipe"]["steps"] == 40 and meta["recipe_name"] == "fast+overrides"
@@ -63,8 +59,8 @@ def test_run_records_how_it_was_made(capsys, tmp_path, small_file):
 def test_same_seed_same_everything(capsys, tmp_path, small_file):
     outs = []
     for name in ("a", "b"):
-        run_cli(capsys, "train", "-i", small_file, "--model", "wavenet", "-o", tmp_path / name, "--seed", "7", *FAST)
-        outs.append(run_cli(capsys, "sample", tmp_path / name, "-n", "20", "--seed", "1")[1])
+        call("train", "-i", small_file, "--model", "wavenet", "-o", tmp_path / name, "--seed", "7", *FAST)
+        outs.append(call("sample", tmp_path / name, "-n", "20", "--seed", "1")[1])
     wa, wb = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
     assert all((wa[k] == wb[k]).all() for k in wa)
     ma, mb = (json.loads((tmp_path / n / "run.json").read_text()) for n in ("a", "b"))
@@ -76,21 +72,21 @@ def test_same_seed_same_everything(capsys, tmp_path, small_file):
 def test_dots_in_items_round_trip(capsys, tmp_path):
     items = [f"{a}.{b}" for a in "abcdef" for b in "xyz"]
     data = write_lines(tmp_path / "dots.txt", items)
-    run_cli(capsys, "train", "-i", data, "--model", "bigram-counts", "-o", tmp_path / "r", "--no-plot")
+    call("train", "-i", data, "--model", "bigram-counts", "-o", tmp_path / "r", "--no-plot")
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
     assert "." in meta["vocab"]
-    code, out, _ = run_cli(capsys, "sample", tmp_path / "r", "-n", "200", "--seed", "0")
+    code, out, _ = call("sample", tmp_path / "r", "-n", "200", "--seed", "0")
     assert code == 0 and any("." in line for line in out.splitlines())
 
 
 def test_refuses_to_overwrite_a_run(capsys, tmp_path, small_file):
-    run_cli(capsys, "train", "-i", small_file, "--model", "bigram-counts", "-o", tmp_path / "r", "--no-plot")
-    code, _, err = run_cli(capsys, "train", "-i", small_file, "--model", "bigram-counts", "-o", tmp_path / "r")
+    call("train", "-i", small_file, "--model", "bigram-counts", "-o", tmp_path / "r", "--no-plot")
+    code, _, err = call("train", "-i", small_file, "--model", "bigram-counts", "-o", tmp_path / "r")
     assert code == 1 and "--overwrite" in err
 
 
 def test_reproduce_writes_results_json(capsys, tmp_path, small_file):
-    code, out, err = run_cli(capsys, "reproduce", "-i", small_file, "-o", tmp_path / "rep",
+    code, out, err = call("reproduce", "-i", small_file, "-o", tmp_path / "rep",
                              "--models", "bigram-counts,bigram-nn", "--threads", "1")
     assert code == 0, err
     results = json.loads((tmp_path / "rep" / "results.json").read_text())
@@ -146,7 +142,7 @@ def test_bad_input_is_one_line_error(capsys, tmp_path, case):
         assert exc.value.code == 2
         assert "invalid choice" in capsys.readouterr().err
         return
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = call(*argv)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("makemore: error:")
     assert not (tmp_path / "out" / "run.json").exists()
@@ -162,21 +158,20 @@ def test_no_traceback_from_a_real_process(tmp_path):
 
 def test_items_may_follow_options(capsys, tmp_path, small_file):
     run_dir = tmp_path / "run"
-    assert run_cli(capsys, "train", "-i", small_file, "--model", "bigram-counts", "-o", run_dir, "--no-plot")[0] == 0
-    code, out, _ = run_cli(capsys, "score", run_dir, "--explain", "emma", "ann")
+    assert call("train", "-i", small_file, "--model", "bigram-counts", "-o", run_dir, "--no-plot")[0] == 0
+    code, out, _ = call("score", run_dir, "--explain", "emma", "ann")
     assert code == 0 and "emma" in out and "ann" in out
-    with pytest.raises(SystemExit) as exit_:
-        run_cli(capsys, "score", run_dir, "--bogus", "emma")
-    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    code, out, err = call("score", run_dir, "--bogus", "emma")
+    assert code == 2 and out == "" and "unrecognized arguments: --bogus" in err
 
 
 def test_soft_targets_and_sequence_model_options_reach_the_run(capsys, tmp_path, small_file):
     run_dir = tmp_path / "soft"
-    code, _, err = run_cli(capsys, "train", "-i", small_file, "--model", "mlp", "-o", run_dir, *FAST, "--no-soft-targets")
+    code, _, err = call("train", "-i", small_file, "--model", "mlp", "-o", run_dir, *FAST, "--no-soft-targets")
     assert code == 0, err
     assert json.loads((run_dir / "run.json").read_text())["recipe"]["soft_targets"] is False
     run_dir = tmp_path / "tf"
-    code, _, err = run_cli(capsys, "train", "-i", small_file, "--model", "transformer", "-o", run_dir, *FAST,
+    code, _, err = call("train", "-i", small_file, "--model", "transformer", "-o", run_dir, *FAST,
                            "--n-layer", "2", "--n-head", "2", "--n-embd", "16", "--dropout", "0.05", "--soft-targets")
     assert code == 0, err
     meta = json.loads((run_dir / "run.json").read_text())

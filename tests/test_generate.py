@@ -25,7 +25,7 @@ from makemore.checkpoint import load_run
 from makemore.errors import MakemoreError
 from makemore.train import Recipe
 
-from .conftest import write_lines
+from .conftest import call, write_lines
 
 SYLLABLES = ["an", "é", "ma", "ø", "ri", "ßa", "ka", "lu", "ño", "jo", "ël"]
 SEPARATORS = ["", "", "", "", " ", "-", "'", "."]
@@ -57,10 +57,6 @@ def data(tmp_path_factory):
     return {"items": items, "path": path, "mlp": mlp_dir, "bigram": bc_dir, "root": root}
 
 
-def run_cli(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code, out, err, code_expected=1):
@@ -77,19 +73,19 @@ def test_data_has_the_awkward_characters(data):
 
 
 def test_same_seed_same_items_in_every_format(capsys, data):
-    code, text, err = run_cli(capsys, "sample", data["mlp"], "-n", "25", "--seed", "3")
+    code, text, err = call("sample", data["mlp"], "-n", "25", "--seed", "3")
     assert code == 0, err
     items = text.splitlines()
     assert len(items) == 25 and all(set(it) <= set("".join(data["items"])) for it in items)
-    assert run_cli(capsys, "sample", data["mlp"], "-n", "25", "--seed", "3")[1] == text
-    assert run_cli(capsys, "sample", data["mlp"], "-n", "25", "--seed", "4")[1] != text
-    payload = json.loads(run_cli(capsys, "sample", data["mlp"], "-n", "25", "--seed", "3", "--format", "json")[1])
+    assert call("sample", data["mlp"], "-n", "25", "--seed", "3")[1] == text
+    assert call("sample", data["mlp"], "-n", "25", "--seed", "4")[1] != text
+    payload = json.loads(call("sample", data["mlp"], "-n", "25", "--seed", "3", "--format", "json")[1])
     assert [r["item"] for r in payload["items"]] == items
     assert "natural log" in payload["note"] and "end token" in payload["note"]
     assert all(r["log_prob"] < 0 for r in payload["items"])
     import csv
 
-    rows = list(csv.reader(io.StringIO(run_cli(capsys, "sample", data["mlp"], "-n", "25", "--seed", "3",
+    rows = list(csv.reader(io.StringIO(call("sample", data["mlp"], "-n", "25", "--seed", "3",
                                                "--format", "csv")[1])))
     assert rows[0] == ["item", "log_prob"] and [r[0] for r in rows[1:]] == items  # quoting keeps spaces, commas
 
@@ -106,7 +102,7 @@ def test_library_sample_items_still_works_and_matches_generate(data):
 
 def test_prefix_conditions_every_item(capsys, data):
     for prefix in ("é", "ma ", "lu.", "ka-ñ"):
-        code, out, err = run_cli(capsys, "sample", data["mlp"], "-n", "30", "--prefix", prefix, "--seed", "1")
+        code, out, err = call("sample", data["mlp"], "-n", "30", "--prefix", prefix, "--seed", "1")
         assert code == 0, err
         items = out.splitlines()
         assert len(items) == 30 and all(it.startswith(prefix) for it in items)
@@ -122,12 +118,12 @@ def test_prefix_conditions_every_item(capsys, data):
 
 
 def test_prefix_with_unknown_characters_names_them(capsys, data):
-    err = one_line_error(*run_cli(capsys, "sample", data["mlp"], "--prefix", "Qéz"))
+    err = one_line_error(*call("sample", data["mlp"], "--prefix", "Qéz"))
     assert "'Q'" in err and "'z'" in err and "'é'" not in err
 
 
 def test_length_bounds_hold_while_sampling(capsys, data):
-    code, out, err = run_cli(capsys, "sample", data["mlp"], "-n", "200", "--min-len", "6", "--max-len", "8")
+    code, out, err = call("sample", data["mlp"], "-n", "200", "--min-len", "6", "--max-len", "8")
     lengths = [len(it) for it in out.splitlines()]
     assert code == 0 and len(lengths) == 200 and min(lengths) >= 6 and max(lengths) <= 8
     model, vocab, _ = load_run(data["mlp"])
@@ -139,7 +135,7 @@ def test_length_bounds_hold_while_sampling(capsys, data):
 
 def test_novel_gives_exactly_n_new_distinct_items(capsys, data):
     training = set(data["items"])
-    code, out, err = run_cli(capsys, "sample", data["mlp"], "-n", "300", "--novel", "--seed", "2")
+    code, out, err = call("sample", data["mlp"], "-n", "300", "--novel", "--seed", "2")
     items = out.splitlines()
     assert code == 0, err
     assert len(items) == 300 and len(set(items)) == 300 and not (set(items) & training)
@@ -147,7 +143,7 @@ def test_novel_gives_exactly_n_new_distinct_items(capsys, data):
 
 def test_novel_gives_up_with_a_clear_message(capsys, data):
     # greedy decoding has one possible item: it cannot give 5 different ones
-    err = one_line_error(*run_cli(capsys, "sample", data["mlp"], "-n", "5", "--novel", "--top-k", "1"))
+    err = one_line_error(*call("sample", data["mlp"], "-n", "5", "--novel", "--top-k", "1"))
     assert "--novel" in err and "of 5" in err and "50 batches" in err
 
 
@@ -160,11 +156,11 @@ def test_novel_without_the_training_file_says_to_pass_i(capsys, data, tmp_path):
         meta = json.loads((moved / "run.json").read_text())
         meta["dataset"]["path"] = str(tmp_path / "gone.txt")
         (moved / "run.json").write_text(json.dumps(meta))
-    err = one_line_error(*run_cli(capsys, "sample", moved, "-n", "5", "--novel"))
+    err = one_line_error(*call("sample", moved, "-n", "5", "--novel"))
     assert "-i" in err
     other = write_lines(tmp_path / "other.txt", ["x"] * 20)
-    assert "sha256" in one_line_error(*run_cli(capsys, "sample", moved, "-n", "5", "--novel", "-i", other))
-    code, out, err = run_cli(capsys, "sample", moved, "-n", "5", "--novel", "-i", data["path"])
+    assert "sha256" in one_line_error(*call("sample", moved, "-n", "5", "--novel", "-i", other))
+    code, out, err = call("sample", moved, "-n", "5", "--novel", "-i", data["path"])
     assert code == 0 and len(out.splitlines()) == 5
 
 
@@ -254,11 +250,11 @@ def test_batchnorm_model_samples_in_eval_mode_and_is_restored():
 # ----------------------------------------------------------------------------- score
 
 def test_sampled_log_prob_equals_score(capsys, data):
-    code, out, err = run_cli(capsys, "sample", data["mlp"], "-n", "20", "--prefix", "é", "--max-len", "6",
+    code, out, err = call("sample", data["mlp"], "-n", "20", "--prefix", "é", "--max-len", "6",
                              "--format", "json", "--seed", "7")
     sampled = json.loads(out)["items"]
     assert code == 0 and any(len(r["item"]) == 6 for r in sampled)  # some were ended by --max-len
-    code, out, err = run_cli(capsys, "score", data["mlp"], *[r["item"] for r in sampled], "--format", "json")
+    code, out, err = call("score", data["mlp"], *[r["item"] for r in sampled], "--format", "json")
     assert code == 0, err
     scored = json.loads(out)["items"]
     for s, r in zip(sampled, scored):
@@ -279,7 +275,7 @@ def test_score_nll_per_char_is_the_loss_on_the_item_windows(data):
 
 
 def test_score_table_percentile_and_explain(capsys, data):
-    code, out, err = run_cli(capsys, "score", data["mlp"], "ma", "é-ø", "--explain")
+    code, out, err = call("score", data["mlp"], "ma", "é-ø", "--explain")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["item", "log_prob", "nll/char", "percentile"]
@@ -290,7 +286,7 @@ def test_score_table_percentile_and_explain(capsys, data):
     from makemore.data import split_items
 
     train = sorted(s.log_prob for s in score_items(model, vocab, split_items(data["items"], 42)[0]))
-    payload = json.loads(run_cli(capsys, "score", data["mlp"], "ma", "--format", "json")[1])
+    payload = json.loads(call("score", data["mlp"], "ma", "--format", "json")[1])
     assert payload["items"][0]["percentile"] == pytest.approx(percentile_of(payload["items"][0]["log_prob"], train))
     assert percentile_of(1.0, [0.0, 1.0, 2.0, 3.0]) == 37.5
 
@@ -304,7 +300,7 @@ def test_score_reads_stdin_and_omits_percentile_without_training_file(capsys, mo
     del meta["dataset"]
     (moved / "run.json").write_text(json.dumps(meta))
     monkeypatch.setattr("sys.stdin", io.StringIO("ma ri\r\n\nlu.ka\n"))
-    code, out, err = run_cli(capsys, "score", moved)
+    code, out, err = call("score", moved)
     assert code == 0 and "note: percentile omitted" in err
     lines = out.splitlines()
     assert lines[0].split() == ["item", "log_prob", "nll/char"] and len(lines) == 3
@@ -312,7 +308,7 @@ def test_score_reads_stdin_and_omits_percentile_without_training_file(capsys, mo
 
 
 def test_score_unknown_characters_is_one_line_naming_them(capsys, data):
-    err = one_line_error(*run_cli(capsys, "score", data["mlp"], "ma", "xyz-é"))
+    err = one_line_error(*call("score", data["mlp"], "ma", "xyz-é"))
     assert "'x'" in err and "'y'" in err and "'z'" in err
 
 
@@ -330,14 +326,14 @@ def test_next_matches_the_softmax_of_the_logits(capsys, data):
         assert p == pytest.approx(expected[index].item(), abs=1e-6)
     everything = top_next_chars(model, vocab, "ma", k=1000)
     assert len(everything) == vocab.size and sum(p for _, p in everything) == pytest.approx(1, abs=1e-5)
-    code, out, err = run_cli(capsys, "next", data["bigram"], "lu", "-k", str(vocab.size))
+    code, out, err = call("next", data["bigram"], "lu", "-k", str(vocab.size))
     assert code == 0, err
     shown = [line.split()[0] for line in out.splitlines()[1:]]
     assert "<end>" in shown and "'.'" in shown and "' '" not in shown  # ' ' splits; check it below
     assert "' '" in out
     probs = [float(line.split()[-1]) for line in out.splitlines()[1:]]
     assert len(probs) == vocab.size and sum(probs) == pytest.approx(1, abs=1e-3)
-    err = one_line_error(*run_cli(capsys, "next", data["mlp"], "maQ"))
+    err = one_line_error(*call("next", data["mlp"], "maQ"))
     assert "'Q'" in err and "prefix" in err
 
 
@@ -351,7 +347,7 @@ def test_bigram_counts_and_plot(capsys, data, tmp_path):
     assert torch.equal(counts, model.counts) and int(counts.sum()) == sum(len(it) + 1 for it in data["items"])
     pytest.importorskip("matplotlib")
     png = tmp_path / "b.png"
-    code, out, err = run_cli(capsys, "plot-bigrams", "-i", data["path"], "-o", png)
+    code, out, err = call("plot-bigrams", "-i", data["path"], "-o", png)
     assert code == 0 and out == "" and "wrote" in err
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -367,28 +363,29 @@ def test_plot_without_matplotlib_is_one_line(capsys, monkeypatch, data, tmp_path
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    err = one_line_error(*run_cli(capsys, "plot-bigrams", "-i", data["path"], "-o", tmp_path / "b.png"))
+    err = one_line_error(*call("plot-bigrams", "-i", data["path"], "-o", tmp_path / "b.png"))
     assert "pip install 'makemore[plot]'" in err
 
 
 # ----------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("options, words", [
-    (["--temperature", "0"], "--temperature"),
-    (["--temperature", "-1"], "--temperature"),
-    (["--top-k", "0"], "--top-k"),
-    (["--top-p", "0"], "--top-p"),
-    (["--top-p", "1.5"], "--top-p"),
-    (["--min-len", "5", "--max-len", "3"], "--min-len"),
-    (["--max-len", "0"], "--max-len"),
-    (["--min-len", "-1"], "--min-len"),
-    (["-n", "0"], "-n"),
-    (["-n", "1000001"], "-n"),
-    (["--prefix", "anan", "--max-len", "3"], "prefix"),
+@pytest.mark.parametrize("options, words, code", [
+    (["--temperature", "0"], "--temperature", 2),
+    (["--temperature", "-1"], "--temperature", 2),
+    (["--top-k", "0"], "--top-k", 2),
+    (["--top-p", "0"], "--top-p", 2),
+    (["--top-p", "1.5"], "--top-p", 2),
+    (["--min-len", "5", "--max-len", "3"], "--min-len", 1),
+    (["--max-len", "0"], "--max-len", 2),
+    (["--min-len", "-1"], "--min-len", 2),
+    (["-n", "0"], "-n", 2),
+    (["-n", "1000001"], "-n", 2),
+    (["--prefix", "anan", "--max-len", "3"], "prefix", 1),
 ])
-def test_bad_sample_options_are_refused_before_any_work(capsys, tmp_path, options, words):
-    # a run directory that does not exist: the options must be refused before it is looked at
-    err = one_line_error(*run_cli(capsys, "sample", tmp_path / "no-run", *options))
+def test_bad_sample_options_are_refused_before_any_work(capsys, tmp_path, options, words, code):
+    # a run directory that does not exist: the options must be refused before it is looked at; a value out of
+    # its bound is a usage error (2, from the argument parser), two values that contradict each other are 1
+    err = one_line_error(*call("sample", tmp_path / "no-run", *options), code_expected=code)
     assert words in err
 
 

@@ -37,26 +37,11 @@ from makemore.errors import MakemoreError
 from makemore.runs import RunSpec, resume, run
 from makemore.train import Recipe, TrainingInterrupted
 
+from .conftest import call
+
 RUN_FILES = (META, TRAIN_STATE, WEIGHTS, BEST_WEIGHTS, METRICS)
 QUICK = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 TINY_TRAIN = ["--steps", "3", "--batch-size", "8", "--eval-interval", "2", "--threads", "1", "--no-plot"]
-
-
-def call(*argv, stdin: bytes | None = None) -> tuple[int, str, str]:
-    """makemore in this process: (exit code, stdout, stderr); argparse's exit becomes its code."""
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    if stdin is not None:
-        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", newline="\n")  # as a real stdin
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main([str(a) for a in argv])
-            except SystemExit as e:
-                code = e.code
-    finally:
-        sys.stdin = old_stdin
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_works_or_one_line_error(code, out, err) -> None:
@@ -255,14 +240,14 @@ MISSING = "/nonexistent/makemore-test"  # any work would fail on it with another
 OUT_OF_RANGE = [
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--steps", "0"], "--steps"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--steps", "-5"], "--steps"),
-    (["train", "-i", MISSING, "-o", "{tmp}/r", "--batch-size", "-1"], "batch size"),
+    (["train", "-i", MISSING, "-o", "{tmp}/r", "--batch-size", "-1"], "--batch-size"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--lr", "0"], "--lr"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--lr", "-0.1"], "--lr"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--lr", "nan"], "--lr"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--lr", "inf"], "--lr"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--weight-decay", "-0.1"], "--weight-decay"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--weight-decay", "nan"], "--weight-decay"),
-    (["train", "-i", MISSING, "-o", "{tmp}/r", "--eval-interval", "-1"], "eval interval"),
+    (["train", "-i", MISSING, "-o", "{tmp}/r", "--eval-interval", "-1"], "--eval-interval"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--patience", "-1"], "patience"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--block-size", "0"], "--block-size"),
     (["train", "-i", MISSING, "-o", "{tmp}/r", "--block-size", "100000"], "--block-size"),

@@ -150,7 +150,7 @@ def test_transformer_refuses_items_longer_than_its_positions():
 
 
 def test_run_refuses_a_too_long_item_before_training(tmp_path, items):
-    with pytest.raises(MakemoreError, match="--block-size"):
+    with pytest.raises(MakemoreError, match="block_size"):
         run(items, RunSpec(model="transformer", recipe=QUICK, config={"block_size": 4}), tmp_path / "r")
 
 

@@ -10,21 +10,30 @@ dlogits = (softmax(logits) - onehot(y)) / n, and BatchNorm's input gradient in o
 expression. `check_gradients` compares every hand gradient with autograd run on the
 same forward, and `train_manual` trains the model on hand gradients only.
 
+`gradient_check` and `compare_hand_and_autograd` are the two studies of `makemore
+backprop` (--check, --train) on a list of items, returning reports that
+`format_gradient_check` and `format_hand_training` turn into the command's text.
+
 Notation of the essay: n examples, T context characters, E embedding size, H hidden
 units, V vocabulary size.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .errors import MakemoreError
+from . import bounds
+from .data import make_splits
+from .errors import MakemoreError, ParameterError
+from .models import build_model
 from .models.layers import BatchNorm
 from .models.mlp import MLPBN
+from .train import BatchOrder, Recipe, evaluate, train
 
 Tensor = torch.Tensor
 Values = dict[str, Tensor]  # tensors by name: parameters, X, Y, intermediates (and the float eps)
@@ -286,24 +295,15 @@ def train_manual(model: torch.nn.Module, data: tuple[Tensor, Tensor], steps: int
     lr_at = lr if callable(lr) else (lambda step: lr)
     device = next(model.parameters()).device
     X, Y = data[0].to(device).long(), data[1].to(device).long()  # the hand forward indexes C with X
-    n = X.shape[0]
-    size = n if batch_size == 0 or batch_size >= n else batch_size
+    batches = BatchOrder(X.shape[0], batch_size, seed, device=device)  # train()'s batches, for the same seed
+    size = batches.batch_size
     if size < 2:
-        raise MakemoreError(f"BatchNorm needs at least 2 examples per batch to estimate a variance, got {size}")
+        raise ParameterError("batch_size", f"must be at least 2 (batch norm needs two examples), got {size}")
     params = params_from_model(model)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    order, cursor = torch.randperm(n, generator=gen), 0  # one permutation per pass, as train() does
     losses = []
     for step in range(steps):
-        if size == n:
-            xb, yb = X, Y
-        else:
-            if cursor + size > n:
-                order, cursor = torch.randperm(n, generator=gen), 0
-            ix = order[cursor:cursor + size].to(device)
-            cursor += size
-            xb, yb = X[ix], Y[ix]
+        ix = batches.next()
+        xb, yb = X[ix], Y[ix]
         loss, cache = forward(params, xb, yb, bn.eps)
         grads = (backward_fused if fused else backward)(params, cache, xb, yb, bn.eps)
         step_lr = lr_at(step)
@@ -316,3 +316,117 @@ def train_manual(model: torch.nn.Module, data: tuple[Tensor, Tensor], steps: int
     load_params_into(model, params)
     model.eval()
     return losses
+
+
+# ----------------------------------------------------------------------------- the two studies, on a dataset
+
+CHECK_PRECISIONS = ((torch.float64, "float64, tolerance 1e-10"), (torch.float32, "float32, tolerance 1e-5"))
+GAP_TOLERANCE = 0.01  # hand and autograd training must end this close in val NLL
+
+
+def _check_batch_size(batch_size: int) -> int:
+    """BatchNorm estimates a variance from the batch: a batch of one has none."""
+    if not isinstance(batch_size, bool) and isinstance(batch_size, int) and batch_size < 2:
+        raise ParameterError("batch_size", f"must be at least 2 (batch norm needs two examples), got {batch_size}")
+    return bounds.check("batch_size", batch_size, "backprop.batch_size")
+
+
+@dataclass
+class GradientCheckReport:
+    """Every hand gradient against autograd's on one training batch, once per precision."""
+
+    batch_size: int  # examples in the checked batch: the first batch_size training windows (fewer if there are fewer)
+    checks: list[tuple[str, list[GradCheck]]]  # (precision and tolerance, one row per tensor), float64 then float32
+
+    @property
+    def ok(self) -> bool:
+        """Every tensor agrees within its tolerance, in every precision."""
+        return all(r.approx for _, rows in self.checks for r in rows)
+
+
+def gradient_check(items: list[str], *, batch_size: int = 32, seed: int = 42, split_seed: int = 42) -> GradientCheckReport:
+    """`makemore backprop --check`: a fresh mlp-bn (seeded), the first training windows of the
+    essay's split (block size 3), every hand gradient checked against autograd in float64 and float32."""
+    batch_size = _check_batch_size(batch_size)
+    bounds.check("seed", seed)
+    bounds.check("split_seed", split_seed)
+    splits = make_splits(items, block_size=3, seed=split_seed)
+    torch.manual_seed(seed)
+    model = build_model("mlp-bn", vocab_size=splits.vocab.size)
+    X, Y = splits.train[0][:batch_size], splits.train[1][:batch_size]
+    checks = [(label, check_gradients(model, X, Y, dtype=dtype)) for dtype, label in CHECK_PRECISIONS]
+    return GradientCheckReport(batch_size=X.shape[0], checks=checks)
+
+
+def format_gradient_check(report: GradientCheckReport) -> str:
+    """What `makemore backprop --check` prints: per precision a table and "N of M tensors agree",
+    each followed by a blank line. `print(text)` writes it exactly (the last blank line included)."""
+    lines = []
+    for label, rows in report.checks:
+        lines.append(f"hand gradients vs autograd on a training batch of {report.batch_size} ({label}):")
+        lines.append(format_check(rows))
+        lines.append(f"{sum(r.approx for r in rows)} of {len(rows)} tensors agree")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass
+class HandTrainingReport:
+    """mlp-bn trained twice from the same weights on the same batches: hand gradients, then autograd."""
+
+    steps: int  # SGD steps of each run
+    batch_size: int  # examples per step
+    lr: float  # learning rate, x0.1 at 3/4 of the steps
+    seed: int  # seed of the initial weights and of the batch order
+    hand_val_nll: float  # val NLL after training on hand gradients
+    autograd_val_nll: float  # val NLL after training with loss.backward()
+    hand_seconds: float  # wall time of the hand run (training and evaluation)
+    autograd_seconds: float  # the same for the autograd run
+    gap: float  # |hand_val_nll - autograd_val_nll|
+
+    @property
+    def ok(self) -> bool:
+        """The two runs end within GAP_TOLERANCE of each other."""
+        return self.gap <= GAP_TOLERANCE
+
+
+def compare_hand_and_autograd(items: list[str], *, steps: int = 20_000, batch_size: int = 32, lr: float = 0.1,
+                              seed: int = 42, split_seed: int = 42,
+                              on_start: Callable[[str], None] | None = None) -> HandTrainingReport:
+    """`makemore backprop --train`: the essay's split (block size 3), plain SGD with the step schedule,
+    first with the hand gradients (`train_manual`), then with autograd (`train`); same seed, same batches.
+
+    on_start(message) is called before each run ("training mlp-bn 300 steps with hand gradients...").
+    """
+    batch_size = _check_batch_size(batch_size)
+    steps, lr = bounds.check("steps", steps), float(bounds.check("lr", lr))
+    bounds.check("seed", seed)
+    bounds.check("split_seed", split_seed)
+    splits = make_splits(items, block_size=3, seed=split_seed)
+    recipe = Recipe(steps=steps, batch_size=batch_size, optimizer="sgd", lr=lr, schedule="step")
+    results = {}
+    for method in ("hand", "autograd"):
+        torch.manual_seed(seed)  # same initial weights for both
+        model = build_model("mlp-bn", vocab_size=splits.vocab.size)
+        if on_start:
+            on_start(f"training mlp-bn {steps:,} steps with {method} gradients...")
+        start = time.perf_counter()
+        if method == "hand":
+            train_manual(model, splits.train, steps, batch_size, lr=recipe.lr_at, seed=seed)
+        else:
+            train(model, splits.train, recipe, seed=seed)
+        results[method] = (evaluate(model, splits.val), time.perf_counter() - start)
+    (hand, hand_s), (auto, auto_s) = results["hand"], results["autograd"]
+    return HandTrainingReport(steps=steps, batch_size=batch_size, lr=lr, seed=seed, hand_val_nll=hand,
+                              autograd_val_nll=auto, hand_seconds=hand_s, autograd_seconds=auto_s, gap=abs(hand - auto))
+
+
+def format_hand_training(report: HandTrainingReport) -> str:
+    """What `makemore backprop --train` prints: the setting, both val NLLs and their difference."""
+    r = report
+    return "\n".join([
+        f"mlp-bn, {r.steps:,} steps of SGD, batch {r.batch_size}, lr {r.lr} (x0.1 at 3/4), seed {r.seed}",
+        f"  {'hand gradients':<18} val NLL {r.hand_val_nll:.4f}  ({r.hand_seconds:.1f} s)",
+        f"  {'autograd gradients':<18} val NLL {r.autograd_val_nll:.4f}  ({r.autograd_seconds:.1f} s)",
+        f"  difference {r.gap:.4f} ({'within' if r.ok else 'NOT within'} {GAP_TOLERANCE})",
+    ])

@@ -3,6 +3,7 @@
 Each claim is a function that computes its figure from data and models and says
 whether the essay's statement holds, and by which rule. Nothing is a constant: a
 claim that does not hold on this data is reported as such, with the measured value.
+`measure_claims` measures them all, in the order `makemore claims` prints them.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ from typing import Any, Callable
 
 import torch
 
+from . import bounds
+from .backprop import check_gradients
 from .data import Vocab, build_windows, make_splits
+from .diagnostics import snapshot
 from .models import build_model
+from .recipes import get_recipe
 from .train import Recipe, evaluate, train
 
 
 @dataclass
 class Claim:
+    """One statement of the essay, measured."""
+
     claim: str  # what the essay says
     essay: str  # the essay's figure
     measured: str  # makemore's figure, just computed
@@ -32,6 +39,8 @@ class Claim:
 
 @dataclass
 class BigramEquivalence:
+    """The count model and the gradient-trained bigram NN, compared on the same data."""
+
     count_nll: float  # NLL of the smoothed count model
     nn_nll: float  # NLL of the trained bigram NN, same data
     max_prob_diff: float  # max |softmax(W) - P| over all cells
@@ -68,8 +77,6 @@ def bigram_equivalence(items: list[str], steps: int = 200, lr: float = 50.0, see
 
 def quick_claims(items: list[str], seed: int = 42) -> list[Claim]:
     """The claims that need no long training (seconds)."""
-    from .diagnostics import snapshot
-
     out: list[Claim] = []
     splits3 = make_splits(items, 3, seed=42)
     n_examples = sum(splits3.part(p)[0].shape[0] for p in ("train", "val", "test"))
@@ -152,7 +159,51 @@ def init_fix_claim(items: list[str], recipe: Recipe, seed: int = 42, on_start: C
                  "kaiming below naive, same recipe and seed")
 
 
+def gradient_claim(seed: int) -> Claim:
+    """Hand-written gradients of MLP + BN against autograd, float64, on a random batch."""
+    torch.manual_seed(seed)
+    model = build_model("mlp-bn")
+    X = torch.randint(0, 27, (32, 3))
+    Y = torch.randint(0, 27, (32,))
+    rows = check_gradients(model, X, Y, dtype=torch.float64)
+    worst = max(r.max_abs_diff for r in rows)
+    return Claim("manual backprop equals autograd (float64)", "equal", f"{len(rows)} tensors, max |diff| {worst:.1e}",
+                 all(r.approx for r in rows) and worst <= 1e-10, "every tensor within 1e-10")
+
+
+def bigram_convergence_claim(items: list[str], steps: int = 2000, seed: int = 42) -> Claim:
+    """W = log(counts) + a constant per row once the bigram NN has trained longer than the quick claim's 200 steps."""
+    eq = bigram_equivalence(items, steps=steps, seed=seed)
+    return Claim(f"W = log(counts) + a constant per row, {steps:,} steps", "same model",
+                 f"max deviation {eq.max_logit_offset_spread:.3f} (bigrams seen 100+ times)",
+                 eq.max_logit_offset_spread < 0.1, "< 0.1 nats on bigrams seen 100+ times")
+
+
+def measure_claims(items: list[str], *, seed: int = 42, results: dict[str, Any] | None = None,
+                   on_start: Callable[[str], None] | None = None) -> list[Claim]:
+    """Every claim, in the order `makemore claims` prints them: the quick ones (seconds) and the
+    gradient check; given `results` (a `makemore reproduce` results.json, see reproduce.read_results),
+    also the essay's table, the init fix (trains the MLP twice, ~1.5 minutes on names.txt) and the
+    bigram NN after 2,000 steps. on_start gets a line before each part that takes a while.
+    """
+    bounds.check("seed", seed)
+    say = on_start or (lambda message: None)
+    say("measuring the quick claims...")
+    claims = quick_claims(items, seed=seed)
+    claims.append(gradient_claim(seed))
+    if results is None:
+        return claims
+    claims += table_claims(results)
+    # the essay's claim is about its own recipe (plain SGD): AdamW largely undoes a bad init by itself
+    say("training the MLP with naive and with Kaiming init (the essay's recipe, same seed; about 1.5 minutes)...")
+    claims.append(init_fix_claim(items, get_recipe("mlp", "essay"), seed=seed, on_start=lambda s: say(f"  {s}")))
+    say("training the bigram NN 2,000 steps...")
+    claims.append(bigram_convergence_claim(items, steps=2000, seed=seed))
+    return claims
+
+
 def format_claims(claims: list[Claim]) -> str:
+    """The claims as a text table: claim, the essay's figure, makemore's, and whether it holds."""
     w = max(len(c.claim) for c in claims)
     m = max(len(c.measured) for c in claims)
     lines = [f"{'claim':<{w}}  {'essay':<20}  {'makemore':<{m}}  holds", "-" * (w + m + 33)]

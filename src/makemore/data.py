@@ -17,7 +17,8 @@ from typing import Callable
 
 import torch
 
-from .errors import MakemoreError
+from . import bounds
+from .errors import MakemoreError, ParameterError
 
 BOUNDARY = 0  # index of the start/end token
 BOUNDARY_DISPLAY = "."  # how the essay writes it
@@ -35,6 +36,9 @@ class TextOptions:
     nfc: bool = False  # Unicode NFC normalisation: "e" + combining accent becomes one "é"
     max_item_len: int = MAX_ITEM_LEN  # longest item accepted, in characters
     skip_long: bool = False  # skip longer items (and say how many) instead of refusing the file
+
+    def __post_init__(self) -> None:
+        bounds.check("max_item_len", self.max_item_len)
 
     def apply(self, item: str) -> str:
         if self.nfc:
@@ -82,13 +86,13 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
             continue
         items.append(item)
     if too_long and not options.skip_long:
-        raise MakemoreError(
-            f"{path}: line {too_long[0]} is longer than {options.max_item_len} characters "
-            f"({len(too_long)} such line(s)); remove them or skip them with --skip-long"
-        )
+        raise ParameterError("max_item_len", f"is exceeded in {path}: line {too_long[0]} is longer than "
+                                             f"{options.max_item_len} characters ({len(too_long)} such line(s)); "
+                                             f"remove them, raise max_item_len, or skip them with skip_long",
+                             related=("max_item_len", "skip_long"))
     if not items and too_long:
-        raise MakemoreError(f"{path}: every item is longer than {options.max_item_len} characters "
-                            f"({len(too_long)} skipped); raise --max-item-len")
+        raise ParameterError("max_item_len", f"is exceeded in {path}: every item is longer than "
+                                             f"{options.max_item_len} characters ({len(too_long)} skipped); raise it")
     if too_long and on_note is not None:
         on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
     if not items:

@@ -3,16 +3,19 @@
 Where it looks, in order: the folders given (the CLI passes $MAKEMORE_DATA), the
 user cache folder, and finally a download from the karpathy/makemore repository,
 kept only if its sha256 matches. This module reads no environment variable itself:
-the caller says where to look.
+the caller says where to look, or hands its environment to `locate_input`, which is
+how the command line and the benchmark scripts all find `names` the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from .atomic import atomic_write
 from .errors import MakemoreError
@@ -66,3 +69,24 @@ def resolve_input(spec: str, *, data_dirs: list[Path], cache_dir: Path, download
         raise MakemoreError(f"downloaded {ds.filename} failed its sha256 check; {hint}")
     atomic_write(target, lambda tmp: Path(tmp).write_bytes(payload))
     return target
+
+
+def data_dirs_from(environ: Mapping[str, str]) -> list[Path]:
+    """The folders of $MAKEMORE_DATA (os.pathsep-separated) in the environment given."""
+    return [Path(p) for p in environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
+
+
+def cache_dir_from(environ: Mapping[str, str]) -> Path:
+    """makemore's cache folder: $XDG_CACHE_HOME/makemore, else ~/.cache/makemore, in the environment given."""
+    home = environ.get("HOME")
+    base = environ.get("XDG_CACHE_HOME") or (Path(home) / ".cache" if home else Path.home() / ".cache")
+    return Path(base) / "makemore"
+
+
+def locate_input(spec: str, environ: Mapping[str, str], *, download: bool = True) -> Path:
+    """`resolve_input` looking where the environment says: $MAKEMORE_DATA, then the cache folder.
+
+    The caller passes its environment (`os.environ`): the command line and the benchmarks find
+    the built-in datasets by this one rule.
+    """
+    return resolve_input(spec, data_dirs=data_dirs_from(environ), cache_dir=cache_dir_from(environ), download=download)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import MakemoreError
+from .errors import ParameterError
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -18,11 +18,11 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+        raise ParameterError("device", f"must be auto, cpu, cuda or mps, got {name!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise MakemoreError("--device cuda asked for, but no CUDA GPU is available here; use --device auto or cpu")
+        raise ParameterError("device", "is cuda, but no CUDA GPU is available here; use auto or cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise MakemoreError("--device mps asked for, but Apple MPS is not available here; use --device auto or cpu")
+        raise ParameterError("device", "is mps, but Apple MPS is not available here; use auto or cpu")
     return device
 
 

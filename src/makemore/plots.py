@@ -1,12 +1,22 @@
-"""Charts, drawn with matplotlib only when asked for (it is the optional `plot` extra)."""
+"""Charts, drawn with matplotlib only when asked for (it is the optional `plot` extra).
+
+Every function writes PNG files and returns; without matplotlib it raises MakemoreError.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from .atomic import atomic_write
 from .errors import MakemoreError
+from .scoring import boundary_symbol
+
+if TYPE_CHECKING:  # diagnostics imports training and the models: only the annotation is needed here
+    from .data import Vocab
+    from .diagnostics import DiagnoseReport
 
 
 def _pyplot():
@@ -67,8 +77,6 @@ def loss_curve_chart(rows: list[dict], path: str | Path, title: str) -> None:
 
 def layer_histograms(tensors, names: list[str], path: str | Path, title: str, xlabel: str) -> None:
     """One histogram line per layer (as in the lecture's activation and gradient plots)."""
-    import torch
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4))
     for name, t in zip(names, tensors):
@@ -135,3 +143,65 @@ def leaderboard_chart(board: dict[str, Any], path: str | Path) -> None:
     ax.set_title(f"Leaderboard — {board['dataset']['name']} (lighter bars: the essay's five models)")
     _save(fig, path)
     plt.close(fig)
+
+
+def diagnose_plots(report: DiagnoseReport, out_dir: str | Path) -> list[Path]:
+    """The PNGs of `makemore diagnose` in out_dir: tanh outputs and dLoss/dh per layer at step 0 and
+    after the short run, the update:data ratios over training, and the step-0 saturation map.
+
+    Returns the paths written, in that order.
+    """
+    _pyplot()  # no matplotlib: say so before anything is drawn
+    out_dir, label = Path(out_dir), report.label
+    before, after = report.before, report.after
+    names = [s.name for s in before.layers]
+    paths = [out_dir / name for name in ("activations_step0.png", "activations.png", "gradients_step0.png",
+                                         "gradients.png", "update_ratio.png", "saturation.png")]
+    layer_histograms(before.acts, names, paths[0], f"{label}: tanh outputs at step 0", "h")
+    layer_histograms(after.acts, names, paths[1], f"{label}: tanh outputs after training", "h")
+    layer_histograms(before.grads, names, paths[2], f"{label}: dLoss/dh at step 0", "gradient")
+    layer_histograms(after.grads, names, paths[3], f"{label}: dLoss/dh after training", "gradient")
+    update_ratio_chart(report.ratios.names, report.ratios.steps, report.ratios.ratios, paths[4])
+    saturation_map(before.acts[0], paths[5], f"{label}: |h| > 0.99 at step 0 (white = saturated)")
+    return paths
+
+
+def bigram_heatmap(counts: torch.Tensor, vocab: Vocab, path: str | Path, title: str | None = None) -> None:
+    """The essay's count heat map: one cell per (first, second) pair with the bigram and its count, Blues.
+
+    counts is the (V, V) matrix of `scoring.bigram_count_matrix`, row and column 0 the boundary.
+    27 characters give the lecture's 16x16-inch figure; the side grows with the vocabulary up to
+    32 inches, and past ~100 characters the cells are too small for text (the axes are labelled instead).
+    """
+    plt = _pyplot()
+    V = counts.shape[0]
+    labels = [boundary_symbol(vocab)] + [_plot_char(c) for c in vocab.chars]
+    side = min(max(6.0, 16.0 * V / 27), 32.0)
+    font = min(10.0, 16.0 * side / V)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(counts.tolist(), cmap="Blues")
+    if font >= 4:
+        values = counts.tolist()
+        dark = 0.45 * max(max(row) for row in values)  # the essay's gray text vanishes on the darkest cells
+        for i in range(V):
+            for j in range(V):
+                color = "white" if values[i][j] > dark else "gray"
+                ax.text(j, i, labels[i] + labels[j], ha="center", va="bottom", color=color, fontsize=font)
+                ax.text(j, i, str(values[i][j]), ha="center", va="top", color=color, fontsize=font)
+        ax.axis("off")
+    else:
+        ax.set_xticks(range(V), labels, fontsize=max(font, 3))
+        ax.set_yticks(range(V), labels, fontsize=max(font, 3))
+        ax.set_xlabel("second character")
+        ax.set_ylabel("first character")
+    if title:
+        ax.set_title(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _plot_char(ch: str) -> str:
+    """A character as a heat-map label: the space as ␣, anything unprintable as its code point."""
+    if ch == " ":
+        return "␣"
+    return ch if ch.isprintable() else f"U+{ord(ch):04X}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import MakemoreError
 from .models import get_spec
 from .recipes import get_recipe
 from .runs import RunSpec, default_block_size, run, splits_for
@@ -99,3 +101,13 @@ def format_table(results: dict[str, Any]) -> str:
             f"{r['test_nll']:>7.4f} {essay:>9} {r['seconds']:>8.1f}"
         )
     return "\n".join(lines)
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """The results of an earlier `reproduce`: its folder (results.json inside) or the results.json itself."""
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MakemoreError(f"cannot read reproduce results from {path} ({e}); run makemore reproduce -o DIR first") from None

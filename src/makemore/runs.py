@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import bounds
 from .atomic import disk_hint
 from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
                          save_run, save_train_state, save_weights)
@@ -32,6 +33,10 @@ class RunSpec:
     seed: int = 42  # seeds the initial weights and the order of batches
     split_seed: int = 42  # seeds the shuffle before the 80/10/10 split
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (e.g. n_hidden)
+
+    def __post_init__(self) -> None:
+        bounds.check("seed", self.seed)
+        bounds.check("split_seed", self.split_seed)
 
 
 def default_block_size(model: str) -> int | None:
@@ -170,7 +175,7 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     except TrainingDiverged as bad:
         save_run(out_dir, model, {**meta, "status": "diverged", "step": bad.step}, weights=False)
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
-        raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate (--lr) and train again") from None
+        raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
     start = time.perf_counter()
     metrics = {f"{part}_nll": evaluate(model, splits.part(part)) for part in SPLITS}
     meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,

@@ -27,11 +27,11 @@ import torch.nn as nn
 
 from .contexts import crop, next_logits, target_log_probs
 from .data import BOUNDARY, Vocab
+from . import bounds
 from .device import model_device
-from .errors import MakemoreError
+from .bounds import MAX_LEN, MAX_SAMPLES
+from .errors import ParameterError
 
-MAX_SAMPLES = 1_000_000  # most items one call may ask for
-MAX_LEN = 100_000  # longest item one call may ask for, in characters
 BATCH_SIZE = 16_384  # items drawn together; larger requests are drawn in batches of this size
 BATCH_CHARS = 2 ** 25  # at most this many characters (items x max_len) of a batch in memory at once
 NOVEL_MAX_BATCHES = 50  # tries before generate(exclude=...) gives up
@@ -47,26 +47,20 @@ class Sample:
 
 def check_controls(*, n: int | None = None, max_len: int | None = None, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float | None = None, min_len: int = 0, prefix_len: int = 0) -> None:
-    """Refuse impossible sampling settings with a one-line MakemoreError, before any work."""
-    if n is not None and not 1 <= n <= MAX_SAMPLES:
-        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}, got {n}")
-    if not temperature > 0:  # also refuses NaN
-        raise MakemoreError(f"--temperature must be greater than 0, got {temperature}")
-    if temperature == float("inf"):
-        raise MakemoreError("--temperature must be a finite number, got inf")
-    if top_k is not None and top_k < 1:
-        raise MakemoreError(f"--top-k must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise MakemoreError(f"--top-p must be in (0, 1], got {top_p}")
-    if min_len < 0:
-        raise MakemoreError(f"--min-len must be 0 or more, got {min_len}")
+    """Refuse impossible sampling settings with a one-line ParameterError naming the parameter, before any work.
+
+    Each value is held to its bound in `bounds.BOUNDS` (the command line parses with the same ones);
+    then the values are checked against each other.
+    """
+    for name, value in (("n", n), ("max_len", max_len), ("top_k", top_k), ("top_p", top_p)):
+        bounds.check_optional(name, value)
+    bounds.check("temperature", temperature)
+    bounds.check("min_len", min_len)
     if max_len is not None:
-        if not 1 <= max_len <= MAX_LEN:
-            raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN:,}, got {max_len}")
         if min_len > max_len:
-            raise MakemoreError(f"--min-len ({min_len}) is greater than --max-len ({max_len})")
+            raise ParameterError("min_len", f"({min_len}) is greater than max_len ({max_len})", related=("max_len",))
         if prefix_len > max_len:
-            raise MakemoreError(f"the prefix ({prefix_len} characters) is longer than --max-len ({max_len})")
+            raise ParameterError("max_len", f"({max_len}) is shorter than the prefix ({prefix_len} characters)")
 
 
 def truncate_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -187,11 +181,12 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
 
     With `exclude` (e.g. the training items), only novel items are kept: none in `exclude`, no
     duplicates. Batches of twice the missing count (at least 64) are drawn until there are exactly
-    n; after `max_batches` batches without enough, a MakemoreError says how many were found.
+    n; after `max_batches` batches without enough, a ParameterError (of `exclude`) says how many were found.
     Batches are drawn `batch_size` items at a time (memory), which does not change the items.
     """
     check_controls(n=n, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
                    prefix_len=len(prefix))
+    bounds.check("seed", seed)
     device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     controls = dict(prefix=encode_prefix(vocab, prefix), temperature=temperature, top_k=top_k, top_p=top_p,
@@ -214,10 +209,10 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
                 found.append(Sample(item, lp))
                 if len(found) == n:
                     return found
-    raise MakemoreError(
-        f"--novel: only {len(found):,} of {n:,} new items after {max_batches} batches ({drawn:,} draws); the model "
-        f"mostly repeats its training items or itself. Ask for fewer, or widen the sampling "
-        f"(higher --temperature, larger --top-k/--top-p or --max-len)")
+    raise ParameterError(
+        "exclude", f"left only {len(found):,} of {n:,} new items after {max_batches} batches ({drawn:,} draws): the "
+                   f"model mostly repeats the excluded items or itself. Ask for fewer, or widen the sampling "
+                   f"(a higher temperature, a larger top-k, top-p or maximum length)")
 
 
 def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int,

@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from .contexts import layout_of, max_context, next_logits, target_log_probs
 from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows
+from . import bounds
 from .device import model_device
 from .errors import MakemoreError
 
@@ -172,8 +173,7 @@ def next_char_probs(model: nn.Module, vocab: Vocab, prefix: str) -> torch.Tensor
 
 def top_next_chars(model: nn.Module, vocab: Vocab, prefix: str, k: int = 10) -> list[tuple[int, float]]:
     """The k most likely next indices after prefix, most likely first: (index, probability)."""
-    if k < 1:
-        raise MakemoreError(f"-k must be at least 1, got {k}")
+    k = bounds.check("k", k, key="next.k")
     probs = next_char_probs(model, vocab, prefix)
     top = torch.topk(probs, min(k, probs.numel()))
     return list(zip(top.indices.tolist(), top.values.tolist()))

@@ -16,9 +16,14 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from . import bounds
 from .data import next_char_distributions
 from .device import model_device
-from .errors import MakemoreError
+from .errors import MakemoreError, ParameterError
+
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
 
 
 @dataclass
@@ -42,24 +47,14 @@ class Recipe:
     patience: int = 0  # early stopping: stop after this many evaluations without a new best (0: never)
 
     def check(self) -> None:
-        if self.steps < 1:
-            raise MakemoreError(f"steps must be at least 1, got {self.steps}")
-        if self.batch_size < 0:
-            raise MakemoreError(f"batch size must be positive (or 0 for full batch), got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise MakemoreError(f"learning rate must be a positive finite number, got {self.lr}")
-        for name in ("weight_decay", "momentum", "min_lr_ratio"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise MakemoreError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {value}")
-        if self.warmup_steps < 0:
-            raise MakemoreError(f"warmup steps must be 0 or more, got {self.warmup_steps}")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise MakemoreError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
-        if self.eval_interval < 0 or self.patience < 0:
-            raise MakemoreError("eval interval and patience must be 0 (off) or positive")
-        if self.schedule not in ("constant", "step", "cosine"):
-            raise MakemoreError(f"unknown schedule {self.schedule!r}; choose constant, step or cosine")
+        """Refuse values out of bounds (bounds.BOUNDS) or unknown names, naming the field."""
+        for name in ("steps", "batch_size", "lr", "weight_decay", "momentum", "min_lr_ratio", "warmup_steps",
+                     "eval_interval", "patience"):
+            setattr(self, name, bounds.check(name, getattr(self, name)))
+        if self.optimizer not in OPTIMIZERS:
+            raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ParameterError("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
     def lr_at(self, step: int) -> float:
         """Learning rate for step `step` (0-based)."""
@@ -152,6 +147,50 @@ class TrainResult:
         return self.state.seconds
 
 
+class BatchOrder:
+    """Which training examples each step sees: batches drawn without replacement, one seeded
+    permutation per pass, a fresh permutation when what is left of a pass is smaller than a batch.
+
+    Written once so that every trainer (`train`, `backprop.train_manual`) sees the same batches for
+    the same seed, and a resumed run goes on with the very batches it would have seen. Built from a
+    seed, or restored from a stopped run's `TrainState` (its order, cursor and generator state).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, *, state: TrainState | None = None,
+                 device: torch.device | str | None = None):
+        self.n = n  # examples in the training set
+        self.batch_size = n if batch_size == 0 or batch_size >= n else batch_size  # 0 or >= n: the whole set
+        self.device = device  # where the indices of a batch are sent (the data's device); None: left on the CPU
+        self.generator = torch.Generator()  # draws the permutations, on the CPU whatever the device
+        if state is None or state.order is None:
+            self.generator.manual_seed(seed)
+            # drawn even when every batch is the whole set: the first draw is the same either way
+            self.order = torch.randperm(n, generator=self.generator)  # this pass's permutation of the examples
+            self.cursor = 0  # where in `order` the next batch starts
+        else:
+            self.generator.set_state(state.generator)
+            self.order, self.cursor = state.order, state.cursor
+
+    @property
+    def full(self) -> bool:
+        """Every batch is the whole training set, in its own order."""
+        return self.batch_size == self.n
+
+    def next(self) -> torch.Tensor | slice:
+        """The indices of the next batch; `slice(None)` when every batch is the whole set (a view, no copy)."""
+        if self.full:
+            return slice(None)
+        if self.cursor + self.batch_size > self.n:
+            self.order, self.cursor = torch.randperm(self.n, generator=self.generator), 0
+        ix = self.order[self.cursor:self.cursor + self.batch_size]
+        self.cursor += self.batch_size
+        return ix if self.device is None else ix.to(self.device)
+
+    def save(self, state: TrainState) -> None:
+        """Record where the order stands in `state`, so that a resume draws the same batches next."""
+        state.order, state.cursor, state.generator = self.order, self.cursor, self.generator.get_state()
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     # Decay matrices only: gains, biases and embeddings-as-vectors are left alone, as usual.
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
@@ -177,8 +216,6 @@ def train(
     state: TrainState | None = None,
     optimizer_state: dict | None = None,
     report_every: int = 100,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
 
@@ -187,8 +224,9 @@ def train(
 
     Given the `state` and `optimizer_state` saved by an earlier call that was stopped, it
     continues exactly where that call stopped: same batches, same losses, same weights.
+    Callbacks (progress, per step, best, checkpoint, stop) all come in `hooks`.
     """
-    hooks = hooks or TrainHooks(on_progress=on_progress, on_step=on_step)
+    hooks = hooks or TrainHooks()
     X, Y = data
     device = model_device(model)
     X, Y = X.to(device), Y.to(device)
@@ -200,19 +238,14 @@ def train(
         return TrainResult(TrainState(step=recipe.steps, seconds=time.perf_counter() - start), None)
     recipe.check()
     optimizer = make_optimizer(model, recipe)
-    n = X.shape[0]
-    batch_size = n if recipe.batch_size == 0 or recipe.batch_size >= n else recipe.batch_size
-    gen = torch.Generator()
+    batches = BatchOrder(X.shape[0], recipe.batch_size, seed, state=state, device=device)
     if state is None:
-        gen.manual_seed(seed)
-        # Batches are drawn without replacement: one shuffled permutation per pass over the data.
-        state = TrainState(order=torch.randperm(n, generator=gen))
-    else:
-        gen.set_state(state.generator)
-        if optimizer_state is not None:
-            optimizer.load_state_dict(optimizer_state)
+        state = TrainState()
+        batches.save(state)
+    elif optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     # soft targets are per window (Y of shape (N,)); whole sequences (Y (N, L)) always train on the characters
-    soft = next_char_distributions(X, Y) if recipe.soft_targets and batch_size < n and Y.dim() == 1 else None
+    soft = next_char_distributions(X, Y) if recipe.soft_targets and not batches.full and Y.dim() == 1 else None
     if soft is not None:
         context_of, dist = soft[0].to(device), soft[1].to(device)
     elapsed_before = state.seconds
@@ -221,20 +254,14 @@ def train(
     paused = 0.0  # seconds spent evaluating and in hooks: not training time
 
     def sync_state() -> None:
-        state.generator = gen.get_state()
+        batches.save(state)
         state.running_loss = running.item()
         state.seconds = elapsed_before + time.perf_counter() - start - paused
 
     while state.step < recipe.steps and not state.stopped_early:
         step = state.step
-        if batch_size == n:
-            xb, yb = X, Y
-        else:
-            if state.cursor + batch_size > n:
-                state.order, state.cursor = torch.randperm(n, generator=gen), 0
-            ix = state.order[state.cursor:state.cursor + batch_size].to(device)
-            state.cursor += batch_size
-            xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
+        ix = batches.next()
+        xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
         lr = recipe.lr_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr

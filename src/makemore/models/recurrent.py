@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..errors import MakemoreError
 from .layers import cross_entropy
 from .registry import register
 
@@ -39,10 +38,6 @@ class Recurrent(nn.Module):
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()
-        if config.n_layer < 1 or config.n_hidden < 1 or config.n_embd < 1:
-            raise MakemoreError("recurrent models need n_layer, n_hidden and n_embd of at least 1")
-        if not 0 <= config.dropout < 1:
-            raise MakemoreError(f"dropout must be in [0, 1), got {config.dropout}")
         self.config = config
         V, E, H = config.vocab_size, config.n_embd, config.n_hidden
         self.wte = nn.Embedding(V, E)  # character embedding table

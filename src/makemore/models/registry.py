@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Callable
 
+from .. import bounds
+from ..bounds import BOUNDS
 from ..errors import MakemoreError
 
 
@@ -58,4 +60,8 @@ def build_model(name: str, **config_values):
     extra = sorted(set(config_values) - known)
     if extra:
         raise MakemoreError(f"model {name!r} has no option(s) {', '.join(extra)}; it takes: {', '.join(sorted(known))}")
-    return spec.model_cls(spec.config_cls(**config_values))
+    config = spec.config_cls(**config_values)
+    for f in fields(config):  # numeric fields with a bound (bounds.BOUNDS): the one place they are checked
+        if f.name in BOUNDS and f.type in ("int", "float"):
+            setattr(config, f.name, bounds.check(f.name, getattr(config, f.name)))
+    return spec.model_cls(config)

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import MakemoreError
+from ..errors import ParameterError
 from .layers import cross_entropy
 from .registry import register
 
@@ -78,12 +78,11 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        if config.n_head < 1 or config.n_embd % config.n_head:
-            raise MakemoreError(f"transformer n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
-        if config.block_size < 2 or config.n_layer < 1:
-            raise MakemoreError("transformer needs block_size of at least 2 and n_layer of at least 1")
-        if not 0 <= config.dropout < 1:
-            raise MakemoreError(f"dropout must be in [0, 1), got {config.dropout}")
+        if config.n_embd % config.n_head:
+            raise ParameterError("n_embd", f"must be a multiple of n_head ({config.n_head}) in a transformer, "
+                                           f"got {config.n_embd}")
+        if config.block_size < 2:
+            raise ParameterError("block_size", f"must be at least 2 in a transformer, got {config.block_size}")
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
         self.wpe = nn.Embedding(config.block_size, config.n_embd)  # learned position embeddings
@@ -103,8 +102,9 @@ class Transformer(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B, T = idx.shape
         if T > self.config.block_size:
-            raise MakemoreError(f"an item of {T - 1} characters is longer than the transformer's block_size - 1 = "
-                                f"{self.config.block_size - 1}; train it with --block-size {T} or more")
+            raise ParameterError("block_size", f"is {self.config.block_size}, too small for an item of {T - 1} "
+                                               f"characters (the transformer reads block_size - 1); train it with "
+                                               f"block_size {T} or more")
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx.long()) + self.wpe(pos))  # (B, T, C)
         for block in self.blocks:

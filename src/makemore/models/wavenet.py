@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..errors import MakemoreError
+from ..errors import ParameterError
 from .layers import BatchNorm, cross_entropy, kaiming_
 from .registry import register
 
@@ -52,7 +52,7 @@ class WaveNet(nn.Module):
         super().__init__()
         T = config.block_size
         if T < 2 or T & (T - 1):
-            raise MakemoreError(f"wavenet block size must be a power of 2 (2, 4, 8, 16...), got {T}")
+            raise ParameterError("block_size", f"must be a power of 2 (2, 4, 8, 16...) in a wavenet, got {T}")
         self.config = config
         V, E, H = config.vocab_size, config.n_embd, config.n_hidden
         n_levels = T.bit_length() - 1

@@ -1,19 +1,26 @@
-"""The generating and inspecting commands: `sample`, `score`, `next` and `plot-bigrams`.
+"""Generating and inspecting commands: `sample`, `score`, `next` and `plot-bigrams`.
 
-`add_parsers(sub)` adds them to the `makemore` parser (cli.build_parser calls it). Helpers of
-makemore.cli are imported inside functions: cli imports this module, so a top-level import
-would be circular. As in cli.py, stdout carries only results and stderr only messages.
+As everywhere in the CLI, stdout carries only results and stderr only messages.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+import math
 import sys
 from pathlib import Path
 
-from .atomic import json_text
-from .errors import MakemoreError
+from ..atomic import json_text
+from ..bounds import MAX_LEN, MAX_SAMPLES
+from ..checkpoint import load_run
+from ..data import TextOptions, read_items, split_items
+from ..device import pick_device
+from ..errors import MakemoreError
+from ..plots import bigram_heatmap
+from ..sample import check_controls, generate
+from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of, score_items,
+                       token_display, top_next_chars)
+from .common import FMT, add_common, checked, load_recorded_items, log, resolve_input_file, set_threads, wrap
 
 LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
                  "length masks), summed over its characters and the end token; the number `makemore score` prints")
@@ -23,8 +30,6 @@ LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the mode
 
 def _item_options(meta: dict):
     """The text options the run's training file was read with (lower-casing, NFC), to apply to typed items too."""
-    from .data import TextOptions
-
     recorded = dict(meta.get("dataset", {}).get("text_options", {}))
     try:
         return TextOptions(**recorded)
@@ -34,8 +39,6 @@ def _item_options(meta: dict):
 
 def _training_items(meta: dict, input_spec: str | None, run_dir: str, why: str) -> list[str]:
     """All items of the run's training file (recorded path checked by sha256, or -i FILE)."""
-    from .cli import load_recorded_items, resolve_input_file
-
     try:
         spec = input_spec or meta.get("dataset", {}).get("path")
         if spec and not resolve_input_file(spec).is_file():  # load_recorded_items would hash a missing file
@@ -48,10 +51,6 @@ def _training_items(meta: dict, input_spec: str | None, run_dir: str, why: str) 
 
 
 def _load(args):
-    from .checkpoint import load_run
-    from .cli import set_threads
-    from .device import pick_device
-
     device = pick_device(args.device)
     model, vocab, meta = load_run(args.run_dir, device)
     set_threads(args.threads)
@@ -69,9 +68,6 @@ def _write_lines(lines) -> None:
 # ----------------------------------------------------------------------------- sample
 
 def cmd_sample(args) -> None:
-    from .cli import log
-    from .sample import MAX_LEN, check_controls, generate
-
     # every option is checked before the run is loaded
     check_controls(n=args.n, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    min_len=args.min_len, prefix_len=len(args.prefix))
@@ -79,8 +75,6 @@ def cmd_sample(args) -> None:
     prefix = _item_options(meta).apply(args.prefix) if args.prefix else ""
     max_len = args.max_len or max(min(2 * int(meta.get("max_item_len", 32)), MAX_LEN), args.min_len, len(prefix), 1)
     check_controls(max_len=max_len, min_len=args.min_len, prefix_len=len(prefix))
-    from .scoring import check_known
-
     check_known(vocab, [prefix], "--prefix")
     exclude = None
     if args.novel:
@@ -128,10 +122,6 @@ def _read_items_to_score(args, meta) -> list[str]:
 
 
 def cmd_score(args) -> None:
-    from .cli import log
-    from .data import split_items
-    from .scoring import check_known, context_display, explain_item, percentile_of, score_items, token_display
-
     model, vocab, meta, _ = _load(args)
     items = _read_items_to_score(args, meta)
     check_known(vocab, items, "the items")
@@ -173,23 +163,15 @@ def cmd_score(args) -> None:
         shown = [context_display(vocab, step.context) for step in steps]
         pad = max(map(len, shown), default=0)  # a sequence model's context grows along the item
         for step, context in zip(steps, shown):
-            nll = -_log(step.prob)
+            nll = -math.log(step.prob) if step.prob > 0 else float("inf")
             lines.append(f"    {context:>{pad}} -> "
                          f"{token_display(vocab, step.index):<8} p {step.prob:.5f}  -log p {nll:.4f}")
     _write_lines(lines)
 
 
-def _log(p: float) -> float:
-    import math
-
-    return math.log(p) if p > 0 else float("-inf")
-
-
 # ----------------------------------------------------------------------------- next
 
 def cmd_next(args) -> None:
-    from .scoring import top_next_chars, token_display
-
     model, vocab, meta, _ = _load(args)
     prefix = _item_options(meta).apply(args.prefix)
     top = top_next_chars(model, vocab, prefix, args.k)
@@ -204,88 +186,22 @@ def cmd_next(args) -> None:
 
 # ----------------------------------------------------------------------------- plot-bigrams
 
-def draw_bigram_heatmap(counts, vocab, path: str | Path, title: str | None = None) -> None:
-    """The essay's count heat map: one cell per (first, second) pair with the bigram and its count, Blues.
-
-    27 characters give the lecture's 16x16-inch figure; the side grows with the vocabulary up to
-    32 inches, and past ~100 characters the cells are too small for text (the axes are labelled instead).
-    """
-    from .plots import _pyplot, _save
-    from .scoring import boundary_symbol
-
-    plt = _pyplot()
-    V = counts.shape[0]
-    labels = [boundary_symbol(vocab)] + [_plot_char(c) for c in vocab.chars]
-    side = min(max(6.0, 16.0 * V / 27), 32.0)
-    font = min(10.0, 16.0 * side / V)
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(counts.tolist(), cmap="Blues")
-    if font >= 4:
-        values = counts.tolist()
-        dark = 0.45 * max(max(row) for row in values)  # the essay's gray text vanishes on the darkest cells
-        for i in range(V):
-            for j in range(V):
-                color = "white" if values[i][j] > dark else "gray"
-                ax.text(j, i, labels[i] + labels[j], ha="center", va="bottom", color=color, fontsize=font)
-                ax.text(j, i, str(values[i][j]), ha="center", va="top", color=color, fontsize=font)
-        ax.axis("off")
-    else:
-        ax.set_xticks(range(V), labels, fontsize=max(font, 3))
-        ax.set_yticks(range(V), labels, fontsize=max(font, 3))
-        ax.set_xlabel("second character")
-        ax.set_ylabel("first character")
-    if title:
-        ax.set_title(title)
-    _save(fig, path)
-    plt.close(fig)
-
-
-def _plot_char(ch: str) -> str:
-    if ch == " ":
-        return "␣"
-    return ch if ch.isprintable() else f"U+{ord(ch):04X}"
-
-
 def cmd_plot_bigrams(args) -> None:
-    from .cli import log, resolve_input_file
-    from .data import TextOptions, read_items
-    from .scoring import bigram_count_matrix
-
     path = resolve_input_file(args.input)
     items = read_items(path, TextOptions(lowercase=args.lowercase, nfc=args.nfc), on_note=lambda note: log(f"note: {note}"))
     counts, vocab = bigram_count_matrix(items)
     out = Path(args.output)
-    draw_bigram_heatmap(counts, vocab, out)
+    bigram_heatmap(counts, vocab, out)
     log(f"wrote {out} ({vocab.size}x{vocab.size} bigram counts of {len(items):,} items from {path.name})")
 
 
 # ----------------------------------------------------------------------------- parsers
 
-def unit_interval(text: str) -> float:
-    """An argparse type for --top-p: a number; the range (0, 1] is checked by the command (one-line error)."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def _wrap(text: str) -> str:
-    """Paragraphs filled to 100 columns (RawDescriptionHelpFormatter keeps the line breaks as written)."""
-    import textwrap
-
-    return "\n\n".join(textwrap.fill(par, 100) for par in text.split("\n\n"))
-
-
 def add_parsers(sub) -> None:
     """Add `sample`, `score`, `next` and `plot-bigrams` to the subparsers of the `makemore` parser."""
-    from .cli import add_common, positive_int, seed_int
-    from .sample import MAX_SAMPLES
-
-    fmt = argparse.RawDescriptionHelpFormatter
-
     p = sub.add_parser(
-        "sample", help="generate new items from a run", formatter_class=fmt,
-        description=_wrap("Generate items from a trained run, one per line on stdout. All items of a batch are drawn "
+        "sample", help="generate new items from a run", formatter_class=FMT,
+        description=wrap("Generate items from a trained run, one per line on stdout. All items of a batch are drawn "
                     "together, one model call per character position; the same --seed gives the same items.\n\n"
                     "Length bounds are enforced while sampling: below --min-len the end token cannot be drawn, "
                     "and an item that reaches --max-len characters is ended there (cut, not dropped: it may be an "
@@ -297,18 +213,18 @@ def add_parsers(sub) -> None:
                "  makemore sample runs/wavenet --prefix ka --min-len 4 --max-len 8 --temperature 0.8\n"
                "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv")
     p.add_argument("run_dir", help="run directory written by makemore train")
-    p.add_argument("-n", "--num", dest="n", type=int, default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
-    p.add_argument("--seed", type=seed_int, default=0, help="sampling seed; the same seed gives the same items (default: 0)")
-    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+    p.add_argument("-n", "--num", dest="n", type=checked("n"), default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
+    p.add_argument("--seed", type=checked("seed"), default=0, help="sampling seed; the same seed gives the same items (default: 0)")
+    p.add_argument("--temperature", type=checked("temperature"), default=1.0, metavar="T",
                    help="divide the logits by T before the softmax: below 1 safer, above 1 wilder (default: 1)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="draw only among the K most likely next characters (default: all)")
-    p.add_argument("--top-p", type=unit_interval, default=None, metavar="P",
+    p.add_argument("--top-k", type=checked("top_k"), default=None, metavar="K", help="draw only among the K most likely next characters (default: all)")
+    p.add_argument("--top-p", type=checked("top_p"), default=None, metavar="P",
                    help="nucleus sampling: draw only among the most likely next characters whose probabilities add "
                         "up to P, 0 < P <= 1 (default: 1, all)")
     p.add_argument("--prefix", default="", metavar="STR",
                    help="every item starts with STR: generation continues from it (the run's --lowercase/--nfc apply)")
-    p.add_argument("--min-len", type=int, default=0, metavar="N", help="shortest item in characters: the end token is masked out below it (default: 0)")
-    p.add_argument("--max-len", type=int, default=None, metavar="N",
+    p.add_argument("--min-len", type=checked("min_len"), default=0, metavar="N", help="shortest item in characters: the end token is masked out below it (default: 0)")
+    p.add_argument("--max-len", type=checked("max_len"), default=None, metavar="N",
                    help="longest item in characters: an item reaching it is ended there (default: twice the longest training item)")
     p.add_argument("--novel", action="store_true",
                    help="only items not in the training file, without duplicates; -n is still met by drawing more "
@@ -320,8 +236,8 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
-        "score", help="how likely a run finds given items", formatter_class=fmt,
-        description=_wrap("Score items under a trained run: per item the total log-probability (natural log, summed over "
+        "score", help="how likely a run finds given items", formatter_class=FMT,
+        description=wrap("Score items under a trained run: per item the total log-probability (natural log, summed over "
                     "its characters and the end token), the NLL per predicted character (-log_prob / (length + 1)) and "
                     "its percentile among the run's training-split items (percent with a lower log-probability; "
                     "omitted, with a note, when the training file cannot be found). Items come after RUN_DIR or, "
@@ -337,8 +253,8 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
-        "next", help="the most likely next characters after a prefix", formatter_class=fmt,
-        description=_wrap("Print the K most likely characters to follow PREFIX, with their probabilities. The end token "
+        "next", help="the most likely next characters after a prefix", formatter_class=FMT,
+        description=wrap("Print the K most likely characters to follow PREFIX, with their probabilities. The end token "
                     "is shown as <end>; characters are quoted, so a real '.' or ' ' is unambiguous. A windowed model sees "
                     "only the last block_size characters of PREFIX, a sequence model (rnn, gru, lstm, transformer) "
                     "all of it (a transformer at most its block_size positions); an empty PREFIX gives the first "
@@ -346,14 +262,14 @@ def add_parsers(sub) -> None:
         epilog="examples:\n  makemore next runs/wavenet em\n  makemore next runs/wavenet '' -k 27")
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("prefix", metavar="PREFIX", help="the item so far (may be empty: '')")
-    p.add_argument("-k", type=positive_int, default=10, help="how many characters to show (default: 10)")
+    p.add_argument("-k", type=checked("k", "next.k"), default=10, help="how many characters to show (default: 10)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
     add_common(p)
     p.set_defaults(func=cmd_next)
 
     p = sub.add_parser(
-        "plot-bigrams", help="the bigram count matrix as the essay's heat map", formatter_class=fmt,
-        description=_wrap("Count every bigram of a file (the boundary, drawn '.', starts and ends every item) and draw "
+        "plot-bigrams", help="the bigram count matrix as the essay's heat map", formatter_class=FMT,
+        description=wrap("Count every bigram of a file (the boundary, drawn '.', starts and ends every item) and draw "
                     "the count matrix as the essay's heat map: one cell per pair with the bigram and its count, "
                     "Blues. 27 characters give the lecture's 16x16-inch figure; larger vocabularies grow it up to "
                     "32 inches and past ~100 characters drop the cell text. Needs matplotlib (makemore[plot])."),

@@ -1,0 +1,221 @@
+"""What every command shares: argument types, flags, stderr logging, loading input files and runs.
+
+The command modules (training, studies, generation) import this module and the
+library; this module imports only the library. stdout carries only results, so
+output pipes cleanly; messages go to stderr, the progress bar only to a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import safetensors
+import torch
+from tqdm import tqdm
+
+from .. import __version__
+from ..bounds import bound
+from ..checkpoint import META, load_run
+from ..data import MAX_ITEM_LEN, TextOptions, Vocab, check_splittable, read_items
+from ..datasets import locate_input, sha256_of
+from ..device import pick_device
+from ..errors import MakemoreError, ParameterError
+from ..runs import splits_for
+
+FMT = argparse.RawDescriptionHelpFormatter
+
+# ----------------------------------------------------------------------------- flags
+
+# The library's parameter names whose flag is not simply "--" + name with "_" as "-". Every message a
+# ParameterError carries reaches a CLI user through `flag` (so "top_p must be..." reads "--top-p must be...").
+FLAG_OF = {"n": "-n", "k": "-k", "exclude": "--novel", "path": "-i", "items": "ITEM"}
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter: "batch_size" -> "--batch-size"."""
+    return FLAG_OF.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def cli_message(error: MakemoreError) -> str:
+    """An error as a CLI user should read it: a ParameterError names flags, not Python parameters."""
+    if not isinstance(error, ParameterError):
+        return str(error)
+    problem = error.problem
+    for name in error.related:
+        problem = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag(name), problem)
+    return f"{flag(error.parameter)} {problem}"
+
+
+def checked(name: str, key: str | None = None) -> Callable[[str], Any]:
+    """An argparse type for a library parameter: converted and checked by its bound in `bounds.BOUNDS`.
+
+    The same check the library runs on the value, so the CLI refuses exactly what the library refuses.
+    `key` picks another bound than the parameter's own name ("diagnose.batch_size").
+    """
+    rule = bound(key or name)
+
+    def parse(text: str):
+        try:
+            return rule.parse(name, text)
+        except ParameterError as e:
+            raise argparse.ArgumentTypeError(e.problem) from None
+
+    parse.parameter, parse.bound_key = name, key or name  # for the tests that walk every option
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line in makemore's own form (exit code 2, as argparse's)."""
+
+    def error(self, message: str):
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"makemore: error: {command}{message} (see {self.prog} --help)\n")
+
+
+def wrap(text: str) -> str:
+    """Paragraphs filled to 100 columns (RawDescriptionHelpFormatter keeps the line breaks as written)."""
+    return "\n\n".join(textwrap.fill(par, 100) for par in text.split("\n\n"))
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: auto)")
+    p.add_argument("--threads", type=checked("threads"), default=None,
+                   help="CPU threads for PyTorch (default: PyTorch's choice)")
+
+
+def add_text_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lowercase", action="store_true", help="lower-case every item (recorded in run.json; default: keep case)")
+    p.add_argument("--nfc", action="store_true", help="Unicode NFC-normalise every item (recorded in run.json; default: as is)")
+    p.add_argument("--max-item-len", type=checked("max_item_len"), default=None,
+                   help="longest item accepted, in characters (default: 1000); longer ones are refused, see --skip-long")
+    p.add_argument("--skip-long", action="store_true", help="skip items over --max-item-len (and say how many) instead of refusing the file")
+
+
+def text_options(args) -> TextOptions:
+    return TextOptions(lowercase=getattr(args, "lowercase", False), nfc=getattr(args, "nfc", False),
+                       max_item_len=getattr(args, "max_item_len", None) or MAX_ITEM_LEN,
+                       skip_long=getattr(args, "skip_long", False))
+
+
+# ----------------------------------------------------------------------------- stderr
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def progress_callback(label: str):
+    """A tqdm bar with the current loss, on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    state: dict[str, Any] = {}
+
+    def update(p) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=p.steps, desc=label, file=sys.stderr, leave=False, unit="step")
+        bar.update(p.step - bar.n)
+        postfix = {"loss": f"{p.loss:.4f}", "lr": f"{p.lr:.3g}"}
+        if p.val_loss is not None:
+            postfix["val"] = f"{p.val_loss:.4f}"
+        bar.set_postfix(postfix)
+        if p.step >= p.steps:
+            bar.close()
+
+    return update
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- input files and runs
+
+def resolve_input_file(spec: str) -> Path:
+    """A file given with -i: a path, or a built-in dataset found where this environment says."""
+    return locate_input(spec, os.environ)
+
+
+def load_dataset(spec: str, options: TextOptions | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Items of a file or built-in dataset, and what run.json records about it."""
+    options = options or TextOptions()
+    path = resolve_input_file(spec)
+    items = read_items(path, options, on_note=lambda note: log(f"note: {note}"))
+    check_splittable(items)
+    info = {
+        "name": spec if spec == "names" else path.stem,
+        "path": str(path.resolve()),
+        "sha256": sha256_of(path),
+        "items": len(items),
+        "vocab_size": Vocab.from_items(items).size,
+        "text_options": asdict(options),
+    }
+    return items, info
+
+
+def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tuple[list[str], Path]:
+    """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i,
+    read with the text options the run recorded."""
+    recorded = meta.get("dataset", {})
+    spec = input_spec or recorded.get("path")
+    if not spec:
+        raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
+    path = resolve_input_file(spec)
+    if not path.is_file():
+        raise MakemoreError(f"{path}, the training file of {run_dir}, is gone; pass it with -i FILE")
+    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
+        raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
+    options = TextOptions(**recorded.get("text_options", {}))
+    return read_items(path, options), path
+
+
+def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
+    """A run's model and the exact split it was trained on (checked against the recorded file)."""
+    model, vocab, meta = load_run(run_dir, pick_device(device_name))
+    items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
+    splits = splits_for(items, meta["model"], getattr(model.config, "block_size", None),
+                        seed=meta.get("split_seed", 42), vocab=vocab)  # windows, or whole items for a sequence model
+    return model, splits, meta
+
+
+def refuse_existing_run(out_dir: Path, overwrite: bool) -> None:
+    if (out_dir / META).exists() and not overwrite:
+        raise MakemoreError(f"{out_dir} already holds a run; choose another -o or pass --overwrite to replace it")
+
+
+def provenance(argv: list[str]) -> dict[str, Any]:
+    """How this run was made: the command line and the library versions."""
+    return {
+        "command": ["makemore", *argv],
+        "git_commit": git_commit(),
+        "versions": {
+            "makemore": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "safetensors": safetensors.__version__,
+            "platform": platform.platform(),
+        },
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of makemore's own source when it runs from a git checkout ("+dirty" if changed), else None."""
+    source = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

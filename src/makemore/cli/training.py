@@ -1,0 +1,268 @@
+"""Training and evaluation commands: `train` (and `train --resume`), `eval`, `models`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from ..atomic import remove_stale_temporaries
+from ..checkpoint import METRICS, read_meta, read_metrics
+from ..device import pick_device
+from ..errors import MakemoreError
+from ..models import MODELS, build_model
+from ..plots import loss_curve_chart
+from ..recipes import PRESETS, get_recipe
+from ..runlock import run_lock
+from ..runs import RunSpec, resume, run
+from ..train import OPTIMIZERS, SCHEDULES, TrainingInterrupted, evaluate
+from .common import (FMT, add_common, add_text_options, checked, load_dataset, load_recorded_items,
+                     load_run_and_splits, log, progress_callback, provenance, refuse_existing_run, set_threads,
+                     text_options)
+from .config import config_file_record
+
+RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
+                  "patience")
+MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "smoothing")
+RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
+
+
+# ----------------------------------------------------------------------------- train
+
+def cmd_train(args) -> None:
+    if args.resume:
+        return resume_training(args)
+    if not args.input or not args.out_dir:
+        raise MakemoreError("train needs -i FILE and -o RUN_DIR (or --resume RUN_DIR to continue a stopped run)")
+    recipe = get_recipe(args.model, args.recipe)
+    overrides = {k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None}
+    for key, value in overrides.items():
+        setattr(recipe, key, value)
+    if args.eval_interval is None and recipe.eval_interval == 0 and recipe.steps >= 10:
+        recipe.eval_interval = recipe.steps // 10  # ten val checks: a best checkpoint and resume points
+    recipe.check()
+    config = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
+    build_model(args.model, **{**config, "vocab_size": 2})  # a bad option fails before any data is read
+    out_dir = Path(args.out_dir)
+    refuse_existing_run(out_dir, args.overwrite)
+    device = pick_device(args.device)
+    items, dataset = load_dataset(args.input, text_options(args))
+    set_threads(args.threads)
+    run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
+                       seed=args.seed, split_seed=args.split_seed, config=config)
+    log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
+    extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
+    with run_lock(out_dir), graceful_stop() as should_stop, \
+            progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
+        refuse_existing_run(out_dir, args.overwrite)  # again, now that no one else can write here
+        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
+        meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
+                                          on_progress=on_progress, should_stop=should_stop), out_dir)
+    finish_training(args, out_dir, meta)
+
+
+def resume_training(args) -> None:
+    given = [f"--{k.replace('_', '-')}" for k in (*RECIPE_OPTIONS, *MODEL_OPTIONS) if getattr(args, k) is not None]
+    if given or args.out_dir:
+        raise MakemoreError(f"--resume continues a run with its own settings; drop {', '.join(given or ['-o'])}")
+    out_dir = Path(args.resume)
+    meta = read_meta(out_dir)
+    device = pick_device(args.device)
+    items, path = load_recorded_items(meta, args.input, out_dir)
+    set_threads(args.threads)
+    log(f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on {device}")
+    with run_lock(out_dir), graceful_stop() as should_stop, \
+            progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
+        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
+        meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
+                                             should_stop=should_stop), out_dir)
+    finish_training(args, out_dir, meta)
+
+
+def run_or_explain(train_fn, out_dir: Path):
+    try:
+        return train_fn()
+    except TrainingInterrupted as stop:
+        raise MakemoreError(f"stopped at step {stop.step:,}; the checkpoint is saved. Resume with: "
+                            f"makemore train --resume {out_dir}") from None
+
+
+def finish_training(args, out_dir: Path, meta: dict) -> None:
+    if not args.no_plot:
+        plot_loss(out_dir, meta["model"])
+    m = meta["metrics"]
+    best = f", best val {meta['best_val_nll']:.4f} at step {meta['best_step']:,}" if "best_val_nll" in meta else ""
+    early = " (stopped early)" if meta.get("stopped_early") else ""
+    log(f"saved {out_dir} ({meta['params']:,} parameters, {meta['train_seconds']:.1f} s{best}){early}")
+    print(f"train {m['train_nll']:.4f}  val {m['val_nll']:.4f}  test {m['test_nll']:.4f}")
+
+
+def plot_loss(out_dir: Path, title: str) -> None:
+    if not (out_dir / METRICS).exists():
+        return
+    try:
+        loss_curve_chart(read_metrics(out_dir), out_dir / "loss.png", title)
+    except MakemoreError as e:
+        log(f"note: loss.png not written ({e})")
+
+
+@contextmanager
+def graceful_stop():
+    """SIGINT/SIGTERM ask training to stop after the current step and save; a second Ctrl-C aborts at once."""
+    requested = {"stop": False}
+    previous = {}
+
+    def handler(signum, frame):
+        if requested["stop"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested["stop"] = True
+        log("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. called from a library user's thread): no handlers
+            pass
+    try:
+        yield lambda: requested["stop"]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def progress_reporter(label: str, out_dir: Path, tensorboard: bool):
+    """The progress bar (terminal only) and, if asked for, TensorBoard scalars in RUN_DIR/tensorboard."""
+    bar = progress_callback(label)
+    writer = None
+    if tensorboard:
+        try:  # an optional extra (makemore[tensorboard]): imported only when asked for
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise MakemoreError("--tensorboard needs the tensorboard package: pip install 'makemore[tensorboard]'") from None
+        writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+    def report(p) -> None:
+        if bar is not None:
+            bar(p)
+        if writer is not None:
+            writer.add_scalar("loss/train", p.loss, p.step)
+            writer.add_scalar("lr", p.lr, p.step)
+            if p.val_loss is not None:
+                writer.add_scalar("loss/val", p.val_loss, p.step)
+
+    try:
+        yield report
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+# ----------------------------------------------------------------------------- eval, models
+
+def cmd_eval(args) -> None:
+    model, splits, _ = load_run_and_splits(args.run_dir, args.input, args.device)
+    set_threads(args.threads)
+    with torch.no_grad():
+        result = {part: evaluate(model, splits.part(part)) for part in ("train", "val", "test")}
+    if args.json:
+        print(json.dumps({f"{k}_nll": v for k, v in result.items()}))
+    else:
+        for part, nll in result.items():
+            print(f"{part:<5} {nll:.4f}")
+
+
+def cmd_models(args) -> None:
+    print(f"{'model':<14} {'params':>7}  {'recipes':<12} mechanism")
+    for name, spec in MODELS.items():
+        params = sum(p.numel() for p in build_model(name).parameters())
+        print(f"{name:<14} {params:>7,}  {','.join(PRESETS.get(name, {})):<12} {spec.mechanism}")
+
+
+# ----------------------------------------------------------------------------- parsers
+
+TRAIN_EPILOG = """examples:
+  makemore train -i names --model wavenet -o runs/wavenet
+  makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp
+  makemore train --config mlp.toml --lr 0.003      # TOML options, overridden here
+  makemore train --resume runs/wavenet              # after Ctrl-C or a kill
+
+Ctrl-C or SIGTERM stops after the current step and saves a resume point."""
+
+
+def add_parsers(sub) -> None:
+    """Add `train`, `eval` and `models` to the subparsers of the `makemore` parser."""
+    add_train_parser(sub)
+    p = sub.add_parser("eval", help="train/val/test NLL of a run", formatter_class=FMT,
+                       description="Recompute a run's train/val/test NLL on the split it was trained with.",
+                       epilog="example:\n  makemore eval runs/wavenet")
+    p.add_argument("run_dir", help="run directory written by makemore train")
+    p.add_argument("-i", "--input", help="the training file, if it moved since training")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_common(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def add_models_parser(sub) -> None:
+    p = sub.add_parser("models", help="list the registered models", formatter_class=FMT,
+                       description="List every registered model with its parameter count at default size and its recipes.",
+                       epilog="example:\n  makemore models")
+    p.set_defaults(func=cmd_models)
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train one model into a run directory", formatter_class=FMT,
+                       description="Train one registered model on a one-item-per-line file and save it to a run directory "
+                                   "(model.safetensors, run.json, metrics.csv, loss.png). Prints train/val/test NLL.",
+                       epilog=TRAIN_EPILOG)
+    p.add_argument("-i", "--input", help="text file with one item per line, or 'names' for the essay's dataset")
+    p.add_argument("--model", default="wavenet", choices=list(MODELS), metavar="NAME",
+                   help=f"model to train: {', '.join(MODELS)} (default: wavenet)")
+    p.add_argument("-o", "--out-dir", help="run directory to write")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly where it stopped (its own settings)")
+    p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "
+                                                          "model = \"mlp\", steps = 5000); command-line options override it")
+    p.add_argument("--recipe", default="fast", help="named training recipe: fast (default) or essay (the lecture's batch-32 SGD)")
+    p.add_argument("--seed", type=checked("seed"), default=42, help="seed for initial weights and batch order (default: 42)")
+    p.add_argument("--split-seed", type=checked("split_seed"), default=42,
+                   help="seed of the shuffle before the 80/10/10 split (default: 42)")
+    add_recipe_options(p)
+    p.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard (needs the tensorboard package)")
+    add_text_options(p)
+    add_model_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
+    p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")
+    add_common(p)
+    p.set_defaults(func=cmd_train, subparser=p)
+
+
+def add_recipe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=checked("steps"), help="optimisation steps (default: the recipe's)")
+    p.add_argument("--batch-size", type=checked("batch_size"), help="examples per step, 0 for full batch (default: the recipe's)")
+    p.add_argument("--lr", type=checked("lr"), help="peak learning rate (default: the recipe's)")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="optimiser (default: the recipe's)")
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule (default: the recipe's)")
+    p.add_argument("--weight-decay", type=checked("weight_decay"), help="weight decay on matrices (default: the recipe's)")
+    p.add_argument("--soft-targets", action=argparse.BooleanOptionalAction,
+                   help="train each window on the distribution of what follows its context, not the one next "
+                        "character (same loss, less noise; default: the recipe's, on for mlp, mlp-bn, wavenet)")
+    p.add_argument("--eval-interval", type=checked("eval_interval"),
+                   help="evaluate val, save a resume point and the best weights "
+                        "(best.safetensors) every N steps (default: steps/10; 0: never)")
+    p.add_argument("--patience", type=checked("patience"),
+                   help="early stopping: stop after N evaluations without a new best val (default: off)")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--block-size", type=checked("block_size"), help="context length in characters (default: the model's)")
+    p.add_argument("--n-embd", type=checked("n_embd"), help="embedding size (mlp, mlp-bn, wavenet)")
+    p.add_argument("--n-hidden", type=checked("n_hidden"), help="hidden units (mlp, mlp-bn, wavenet)")
+    p.add_argument("--n-layer", type=checked("n_layer"), help="layers (transformer, rnn, gru, lstm)")
+    p.add_argument("--n-head", type=checked("n_head"), help="attention heads per layer (transformer; must divide --n-embd)")
+    p.add_argument("--dropout", type=checked("dropout"),
+                   help="dropout probability while training, 0 <= P < 1 (transformer, rnn, gru, lstm)")
+    p.add_argument("--smoothing", type=checked("smoothing"), help="count added to every bigram (bigram-counts; default 1)")

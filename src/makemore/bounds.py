@@ -65,7 +65,10 @@ class Bound:
         try:
             value = self.kind(text)
         except (TypeError, ValueError):
-            raise ParameterError(name, f"must be {_what(self.kind)}, got {text!r}") from None
+            try:  # "1e3" or TOML's 1000.0 is a whole number written as a float: what check() accepts too
+                value = float(text)
+            except (TypeError, ValueError):
+                raise ParameterError(name, f"must be {_what(self.kind)}, got {text!r}") from None
         return self.check(name, value)
 
 

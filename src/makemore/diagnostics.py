@@ -343,6 +343,9 @@ class ModeCheck:
 @torch.no_grad()
 def single_example_modes(model: nn.Module, X: torch.Tensor, index: int = 0) -> ModeCheck:
     """The essay's claim: alone, in train mode an example is normalised by its own statistics (variance 0)."""
+    index = bounds.check("index", index)
+    if index >= X.shape[0]:
+        raise ParameterError("index", f"must be less than the batch's size ({X.shape[0]}), got {index}")
     probe = copy.deepcopy(model)  # train-mode forwards update running stats: keep the real model untouched
     probe.eval()
     batch_eval = probe(X)[0]

@@ -199,6 +199,11 @@ def cmd_plot_bigrams(args) -> None:
 
 def add_parsers(sub) -> None:
     """Add `sample`, `score`, `next` and `plot-bigrams` to the subparsers of the `makemore` parser."""
+    for add in (add_sample, add_score, add_next, add_plot_bigrams):
+        add(sub)
+
+
+def add_sample(sub) -> None:
     p = sub.add_parser(
         "sample", help="generate new items from a run", formatter_class=FMT,
         description=wrap("Generate items from a trained run, one per line on stdout. All items of a batch are drawn "
@@ -235,6 +240,8 @@ def add_parsers(sub) -> None:
     add_common(p)
     p.set_defaults(func=cmd_sample)
 
+
+def add_score(sub) -> None:
     p = sub.add_parser(
         "score", help="how likely a run finds given items", formatter_class=FMT,
         description=wrap("Score items under a trained run: per item the total log-probability (natural log, summed over "
@@ -252,6 +259,8 @@ def add_parsers(sub) -> None:
     add_common(p)
     p.set_defaults(func=cmd_score)
 
+
+def add_next(sub) -> None:
     p = sub.add_parser(
         "next", help="the most likely next characters after a prefix", formatter_class=FMT,
         description=wrap("Print the K most likely characters to follow PREFIX, with their probabilities. The end token "
@@ -267,6 +276,8 @@ def add_parsers(sub) -> None:
     add_common(p)
     p.set_defaults(func=cmd_next)
 
+
+def add_plot_bigrams(sub) -> None:
     p = sub.add_parser(
         "plot-bigrams", help="the bigram count matrix as the essay's heat map", formatter_class=FMT,
         description=wrap("Count every bigram of a file (the boundary, drawn '.', starts and ends every item) and draw "

@@ -1,0 +1,194 @@
+"""One source of truth for bounds: every option of every command is refused by the CLI exactly when the
+library entry point that takes the same parameter refuses it.
+
+The CLI side runs the real command as a user would, on a missing input: an accepted value goes on
+and fails on the missing file, a refused one stops first with the option named. The library side
+calls the library function a Python user would call with that parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+
+from makemore import bounds
+from makemore.backprop import compare_hand_and_autograd, gradient_check
+from makemore.cli import build_parser
+from makemore.cli.common import cli_message, flag
+from makemore.data import TextOptions, Vocab
+from makemore.diagnostics import diagnose, single_example_modes
+from makemore.errors import MakemoreError, ParameterError
+from makemore.models import build_model
+from makemore.runs import RunSpec
+from makemore.sample import check_controls, generate
+from makemore.scoring import top_next_chars
+from makemore.train import Recipe
+
+from .conftest import call
+
+MISSING = "/nonexistent/makemore-bounds"
+ITEMS = [f"{a}{b}{c}" for a in "abc" for b in "abcd" for c in "ab"]  # 24 short items: enough to split
+INTS = ["-2", "-1", "0", "1", "2", "3", "1.5", "1e3", "abc", "nan", "inf", ""]
+FLOATS = ["-1", "-0.0", "0", "1e-9", "0.5", "0.95", "0.99", "1", "1.5", "50", "nan", "inf", "-inf", "abc"]
+SMALL_INTS = ["-1", "0", "1", "2", "1.5", "abc", "nan"]  # for sizes that cost memory when accepted
+SEEDS = ["-1", "0", "42", str(2 ** 64 - 1), str(2 ** 64), str(-(2 ** 63)), str(-(2 ** 63) - 1), "1.5", "abc"]
+
+
+def tiny_model():
+    model = build_model("bigram-counts", vocab_size=3)
+    return model, Vocab(("a", "b"))
+
+
+# The library entry point of each parameter (the function a Python user calls with it), and the values to try.
+LIBRARY = {
+    "steps": (lambda v: Recipe(steps=v).check(), INTS),
+    "batch_size": (lambda v: Recipe(batch_size=v).check(), INTS),
+    "lr": (lambda v: Recipe(lr=v).check(), FLOATS),
+    "weight_decay": (lambda v: Recipe(weight_decay=v).check(), FLOATS),
+    "eval_interval": (lambda v: Recipe(eval_interval=v).check(), INTS),
+    "patience": (lambda v: Recipe(patience=v).check(), INTS),
+    "seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), seed=v), SEEDS),
+    "split_seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), split_seed=v), SEEDS),
+    "block_size": (lambda v: build_model("mlp", block_size=v), SMALL_INTS + ["1024", "1025"]),
+    "n_embd": (lambda v: build_model("mlp", n_embd=v), SMALL_INTS),
+    "n_hidden": (lambda v: build_model("mlp", n_hidden=v), SMALL_INTS),
+    "n_layer": (lambda v: build_model("gru", n_layer=v, n_hidden=4, n_embd=4), SMALL_INTS),
+    "n_head": (lambda v: build_model("transformer", n_head=v, n_embd=2, n_layer=1), SMALL_INTS),
+    "dropout": (lambda v: build_model("gru", dropout=v, n_hidden=4, n_embd=4), FLOATS),
+    "smoothing": (lambda v: build_model("bigram-counts", smoothing=v), FLOATS),
+    "max_item_len": (lambda v: TextOptions(max_item_len=v), INTS),
+    "n": (lambda v: check_controls(n=v), INTS + ["1000000", "1000001"]),
+    "temperature": (lambda v: check_controls(temperature=v), FLOATS),
+    "top_k": (lambda v: check_controls(top_k=v), INTS),
+    "top_p": (lambda v: check_controls(top_p=v), FLOATS),
+    "min_len": (lambda v: check_controls(min_len=v), INTS + ["100000", "100001"]),
+    "max_len": (lambda v: check_controls(max_len=v), INTS + ["100000", "100001"]),
+    "k": (lambda v: top_next_chars(*tiny_model(), "", k=v), INTS),
+}
+# parameters whose meaning (and bound) depends on the command: (command, dest) -> entry point, values
+BY_COMMAND = {
+    ("diagnose", "batch_size"): (lambda v: diagnose(ITEMS, batch_size=v, steps=1), INTS + ["65536", "65537"]),
+    ("diagnose", "steps"): (lambda v: diagnose(ITEMS, steps=v), ["-1", "0", "1.5", "abc", "nan"]),
+    ("diagnose", "compare_steps"): (lambda v: diagnose(ITEMS, steps=1, compare_steps=v), ["-1", "0", "1.5", "abc"]),
+    ("backprop", "batch_size"): (lambda v: gradient_check(ITEMS, batch_size=v), INTS),
+    ("backprop", "steps"): (lambda v: compare_hand_and_autograd(ITEMS, steps=v), ["-1", "0", "1.5", "abc", "nan"]),
+    ("backprop", "lr"): (lambda v: compare_hand_and_autograd(ITEMS, steps=1, lr=v), FLOATS),
+    ("backprop", "seed"): (lambda v: gradient_check(ITEMS, seed=v, batch_size=2), SEEDS),
+    ("backprop", "split_seed"): (lambda v: gradient_check(ITEMS, split_seed=v, batch_size=2), SEEDS),
+    ("diagnose", "seed"): (lambda v: diagnose(ITEMS, seed=v, steps=1), SEEDS),
+    ("sample", "seed"): (lambda v: generate(*tiny_model(), 1, max_len=2, seed=v), SEEDS),
+    ("batchnorm", "batch_size"): (None, INTS),  # the batch is cut from the val split by the command: CLI only
+    ("batchnorm", "index"): (lambda v: single_example_modes(build_model("mlp-bn"), _batch(), index=v), INTS),
+}
+CLI_ONLY = {"threads"}  # PyTorch's thread count: set by the command line, no library parameter takes it
+
+
+def _batch():
+    import torch
+
+    return torch.zeros((4, 3), dtype=torch.long)
+
+
+# how each command is run on a missing input, so that an accepted value fails on that input instead
+PREFIX = {
+    "train": ["train", "-i", MISSING, "-o", "{tmp}/r"], "eval": ["eval", MISSING], "sample": ["sample", MISSING],
+    "score": ["score", MISSING, "emma"], "next": ["next", MISSING, "em"], "reproduce": ["reproduce", "-i", MISSING, "-o", "{tmp}/r"],
+    "leaderboard": ["leaderboard", "-i", MISSING, "-o", "{tmp}/r"], "diagnose": ["diagnose", "-i", MISSING],
+    "batchnorm": ["batchnorm", MISSING], "backprop": ["backprop", "-i", MISSING, "--check", "--train"],
+    "claims": ["claims", "-i", MISSING], "plot-bigrams": ["plot-bigrams", "-i", MISSING],
+}
+MODEL_OF = {"block_size": "mlp", "n_layer": "gru", "n_head": "transformer", "dropout": "gru", "smoothing": "bigram-counts"}
+
+
+def numeric_options():
+    """(command, action) for every option of every command that takes a number."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command, subparser in sub.choices.items():
+        for action in subparser._actions:
+            if action.option_strings and action.type is not None:
+                yield command, action
+
+
+OPTIONS = [(c, a.dest, a.option_strings[-1], a.type) for c, a in numeric_options()]
+
+
+def test_every_numeric_option_takes_its_bound_from_the_library():
+    assert len(OPTIONS) > 40  # the walk sees the commands
+    for command, dest, option, kind in OPTIONS:
+        assert hasattr(kind, "bound_key"), f"{command} {option} is parsed without a library bound ({kind})"
+        assert kind.bound_key in bounds.BOUNDS
+        known = (command, dest) in BY_COMMAND or kind.parameter in LIBRARY or kind.parameter in CLI_ONLY
+        assert known, f"{command} {option}: no library entry point in this test; add it to LIBRARY or BY_COMMAND"
+
+
+def library_refuses(entry, text: str) -> bool:
+    value = text
+    for convert in (int, float):
+        try:
+            value = convert(text)
+            break
+        except ValueError:
+            pass
+    try:
+        entry(value)
+    except MakemoreError as e:
+        assert "\n" not in str(e)
+        return True
+    return False
+
+
+def cli_refuses(command: str, option: str, text: str, dest: str, tmp_path) -> tuple[bool, str]:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in PREFIX[command]]
+    if command == "train" and dest in MODEL_OF:
+        argv += ["--model", MODEL_OF[dest]]
+    code, out, err = call(*argv, f"{option}={text}")
+    assert code != 0 and out == "" and "Traceback" not in err, err  # the missing input stops it anyway
+    refused = "nonexistent" not in err
+    return refused, err
+
+
+@pytest.mark.parametrize("command, dest, option, kind", OPTIONS, ids=[f"{c} {o}" for c, _, o, _ in OPTIONS])
+def test_the_cli_and_the_library_refuse_the_same_values(tmp_path, command, dest, option, kind):
+    if kind.parameter in CLI_ONLY:
+        entry, values = None, INTS + ["1024", "1025"]
+    else:
+        entry, values = BY_COMMAND.get((command, dest)) or LIBRARY[kind.parameter]
+    for text in values:
+        refused, err = cli_refuses(command, option, text, dest, tmp_path)
+        if refused:
+            assert option in err or flag(kind.parameter) in err, err  # says which option
+        if entry is not None:
+            assert refused == library_refuses(entry, text), f"{command} {option}={text}: CLI {refused}, {err}"
+        else:  # no library parameter: the CLI follows the bound itself
+            assert refused == _refused_by_bound(kind.bound_key, text), f"{command} {option}={text}"
+
+
+def _refused_by_bound(key: str, text: str) -> bool:
+    try:
+        bounds.bound(key).parse("x", text)
+    except ParameterError:
+        return True
+    return False
+
+
+def test_a_library_error_reads_with_the_flags_on_the_command_line():
+    e = ParameterError("min_len", "(5) is greater than max_len (3)", related=("max_len",))
+    assert str(e) == "min_len (5) is greater than max_len (3)"
+    assert cli_message(e) == "--min-len (5) is greater than --max-len (3)"
+    assert cli_message(ParameterError("n", "must be at least 1, got 0")) == "-n must be at least 1, got 0"
+    assert cli_message(ParameterError("exclude", "left only 3 of 5 new items")).startswith("--novel left")
+
+
+@pytest.mark.parametrize("call_library, words", [
+    (lambda: check_controls(temperature=0.0), "temperature must be greater than 0, got 0"),
+    (lambda: Recipe(lr=math.inf).check(), "lr must be a finite number, got inf"),
+    (lambda: build_model("transformer", dropout=1.0), "dropout must be in [0, 1), got 1"),
+    (lambda: check_controls(top_p=2.0), "top_p must be in (0, 1], got 2"),
+])
+def test_library_errors_name_the_parameter_not_a_flag(call_library, words):
+    with pytest.raises(ParameterError) as e:
+        call_library()
+    assert str(e.value) == words and "--" not in str(e.value)

@@ -18,7 +18,8 @@ from makemore.backprop import compare_hand_and_autograd, gradient_check
 from makemore.cli import build_parser
 from makemore.cli.common import cli_message, flag
 from makemore.data import TextOptions, Vocab
-from makemore.diagnostics import diagnose, single_example_modes
+from makemore.batchnorm import single_example_modes
+from makemore.diagnostics import diagnose
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.runs import RunSpec

@@ -270,3 +270,27 @@ def test_read_results(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(MakemoreError, match="bad.json"):
         read_results(tmp_path / "bad.json")
+
+
+def test_batchnorm_study_is_the_commands_output(tmp_path, small_file):
+    from makemore.batchnorm import batchnorm_study, format_batchnorm_study
+    from makemore.checkpoint import load_run
+    from makemore.data import read_items
+    from makemore.runs import splits_for
+
+    from .conftest import call
+
+    run_dir = tmp_path / "bn"
+    assert call("train", "-i", small_file, "--model", "mlp-bn", "-o", run_dir, "--steps", "30", "--threads", "1",
+                "--no-plot")[0] == 0
+    model, vocab, meta = load_run(run_dir)
+    splits = splits_for(read_items(small_file), "mlp-bn", 3, seed=meta["split_seed"], vocab=vocab)
+    study = batchnorm_study(model, splits, batch_size=16, index=3)
+    assert study.modes.eval_mode_max_diff < 1e-5 and study.batch_size == 16  # eval mode: alone = inside its batch
+    assert study.calibrated_val_nll != study.running_val_nll
+    code, out, err = call("batchnorm", run_dir, "--batch-size", "16", "--index", "3", "--threads", "1")
+    assert code == 0 and out == format_batchnorm_study(study) + "\n"
+    with pytest.raises(ParameterError, match="index"):
+        batchnorm_study(model, splits, batch_size=4, index=4)
+    with pytest.raises(ParameterError, match="BatchNorm"):
+        batchnorm_study(build_model("mlp"), splits)

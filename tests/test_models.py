@@ -114,7 +114,7 @@ def test_batchnorm_eval_mode_uses_running_statistics(small_file):
 
 
 def test_batchnorm_single_example_train_mode_fails_eval_mode_matches(small_file):
-    from makemore.diagnostics import single_example_modes
+    from makemore.batchnorm import single_example_modes
 
     for name in ("mlp-bn", "wavenet"):
         torch.manual_seed(0)
@@ -129,7 +129,7 @@ def test_batchnorm_single_example_train_mode_fails_eval_mode_matches(small_file)
 
 
 def test_calibration_sets_exact_training_statistics(small_file):
-    from makemore.diagnostics import calibrate_batchnorm
+    from makemore.batchnorm import calibrate_batchnorm
 
     torch.manual_seed(0)
     model, X, Y = windows_for("mlp-bn", read_items(small_file))

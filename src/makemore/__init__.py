@@ -26,8 +26,13 @@ _API = {
     "load_run": "checkpoint", "save_run": "checkpoint",
     "sample_items": "sample", "generate": "sample",
     "score_items": "scoring", "top_next_chars": "scoring",
-    "reproduce": "reproduce",
-    "MakemoreError": "errors",
+    "reproduce": "reproduce", "read_results": "reproduce",
+    "diagnose": "diagnostics", "format_diagnose": "diagnostics",
+    "measure_claims": "claims", "format_claims": "claims",
+    "gradient_check": "backprop", "compare_hand_and_autograd": "backprop",
+    "check_controls": "sample",
+    "BOUNDS": "bounds",
+    "MakemoreError": "errors", "ParameterError": "errors",
 }
 
 __all__ = ["__version__", *_API]

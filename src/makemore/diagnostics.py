@@ -14,7 +14,6 @@ hooking them, whatever the model. The figures are the essay's diagnostics:
 
 from __future__ import annotations
 
-import copy
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from . import bounds
 from .data import Splits, make_splits
 from .errors import ParameterError
 from .models import build_model
-from .models.layers import BatchNorm
 from .models.mlp import INITS
 from .recipes import PRESETS, get_recipe
 from .train import Recipe, TrainHooks, evaluate, train
@@ -322,73 +320,3 @@ def format_diagnose(report: DiagnoseReport) -> str:
         lines += [f"{c.model:<10} {c.variant:<36} {c.train_nll:>7.4f} {c.val_nll:>7.4f} {c.seconds:>8.1f}"
                   for c in r.compare]
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- BatchNorm's two modes
-
-def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
-    """The model's BatchNorm layers, in module order."""
-    return [m for m in model.modules() if isinstance(m, BatchNorm)]
-
-
-@dataclass
-class ModeCheck:
-    """One example forwarded alone, compared with the same example inside its batch."""
-
-    train_mode_error: str | None  # what PyTorch said, if train mode refused a batch of one
-    train_mode_max_diff: float  # max |logit difference| in train mode (nan if it failed)
-    eval_mode_max_diff: float  # the same in eval mode: ~0, the running statistics do not depend on the batch
-
-
-@torch.no_grad()
-def single_example_modes(model: nn.Module, X: torch.Tensor, index: int = 0) -> ModeCheck:
-    """The essay's claim: alone, in train mode an example is normalised by its own statistics (variance 0)."""
-    index = bounds.check("index", index)
-    if index >= X.shape[0]:
-        raise ParameterError("index", f"must be less than the batch's size ({X.shape[0]}), got {index}")
-    probe = copy.deepcopy(model)  # train-mode forwards update running stats: keep the real model untouched
-    probe.eval()
-    batch_eval = probe(X)[0]
-    single_eval = probe(X[index:index + 1])[0]
-    eval_diff = (single_eval[0] - batch_eval[index]).abs().max().item()
-    probe.train()
-    batch_train = probe(X)[0]
-    try:
-        single_train = probe(X[index:index + 1])[0]
-        error, train_diff = None, (single_train[0] - batch_train[index]).abs().max().item()
-    except (ValueError, RuntimeError) as e:  # "Expected more than 1 value per channel when training"
-        error, train_diff = str(e).splitlines()[0], float("nan")
-    return ModeCheck(error, train_diff, eval_diff)
-
-
-@torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, X: torch.Tensor, chunk: int = 65_536) -> None:
-    """Replace each BatchNorm's running estimates by the exact statistics over all of X.
-
-    Layer by layer, in order: layer k's input depends on the calibrated layers before it.
-    """
-    was_training = model.training
-    model.eval()
-    for bn in batchnorm_layers(model):
-        total = torch.zeros_like(bn.running_mean, dtype=torch.float64)
-        total_sq = torch.zeros_like(total)
-        count = 0
-
-        def accumulate(module, inputs):
-            nonlocal total, total_sq, count
-            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()  # (examples × positions, C)
-            total += x.sum(0)
-            total_sq += (x * x).sum(0)
-            count += x.shape[0]
-
-        handle = bn.register_forward_pre_hook(accumulate)
-        try:
-            for i in range(0, X.shape[0], chunk):
-                model(X[i:i + chunk])
-        finally:
-            handle.remove()
-        mean = total / count
-        var = (total_sq - count * mean * mean) / max(1, count - 1)  # unbiased, like the running estimate
-        bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
-        bn.running_var.copy_(var.to(bn.running_var.dtype))
-    model.train(was_training)

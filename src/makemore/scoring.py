@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .contexts import layout_of, max_context, next_logits, target_log_probs
-from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows
+from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows, split_items
 from . import bounds
 from .device import model_device
 from .errors import MakemoreError
@@ -177,6 +177,15 @@ def top_next_chars(model: nn.Module, vocab: Vocab, prefix: str, k: int = 10) -> 
     probs = next_char_probs(model, vocab, prefix)
     top = torch.topk(probs, min(k, probs.numel()))
     return list(zip(top.indices.tolist(), top.values.tolist()))
+
+
+def training_log_probs(model: nn.Module, vocab: Vocab, items: Sequence[str], split_seed: int = 42) -> list[float]:
+    """The log-probabilities of a run's training-split items, sorted: the population percentiles are taken in.
+
+    `items` are all the items the run was trained on; the split is redone with its seed.
+    """
+    train_items, _, _ = split_items(list(items), split_seed)
+    return sorted(s.log_prob for s in score_items(model, vocab, train_items))
 
 
 def percentile_of(value: float, population_sorted: Sequence[float]) -> float:

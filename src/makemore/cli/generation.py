@@ -13,13 +13,13 @@ from pathlib import Path
 from ..atomic import json_text
 from ..bounds import MAX_LEN, MAX_SAMPLES
 from ..checkpoint import load_run
-from ..data import TextOptions, read_items, split_items
+from ..data import TextOptions, read_items
 from ..device import pick_device
 from ..errors import MakemoreError
 from ..plots import bigram_heatmap
 from ..sample import check_controls, generate
 from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of, score_items,
-                       token_display, top_next_chars)
+                       token_display, top_next_chars, training_log_probs)
 from .common import FMT, add_common, checked, load_recorded_items, log, resolve_input_file, set_threads, wrap
 
 LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
@@ -129,8 +129,7 @@ def cmd_score(args) -> None:
     population = None
     try:
         all_items = _training_items(meta, args.input, args.run_dir, "the percentile")
-        train_items, _, _ = split_items(all_items, meta.get("split_seed", 42))
-        population = sorted(s.log_prob for s in score_items(model, vocab, train_items))
+        population = training_log_probs(model, vocab, all_items, meta.get("split_seed", 42))
     except MakemoreError as e:
         log(f"note: percentile omitted ({e})")
     rows, explained = [], []

@@ -7,7 +7,6 @@ that owns files and streams.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -15,14 +14,13 @@ from ..atomic import atomic_write_text, json_text
 from ..backprop import compare_hand_and_autograd, format_gradient_check, format_hand_training, gradient_check
 from ..claims import format_claims, measure_claims
 from ..device import pick_device
-from ..diagnostics import (batchnorm_layers, calibrate_batchnorm, diagnose, diagnose_config, format_diagnose,
-                           single_example_modes)
+from ..batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
+from ..diagnostics import diagnose, diagnose_config, format_diagnose
 from ..errors import MakemoreError
 from ..leaderboard import default_entries, format_leaderboard, leaderboard
 from ..models import MODELS, get_spec
 from ..plots import diagnose_plots, leaderboard_chart, nll_bar_chart
 from ..reproduce import ESSAY_MODELS, format_table, read_results, reproduce
-from ..train import evaluate
 from .common import (FMT, add_common, add_text_options, checked, load_dataset, load_run_and_splits, log,
                      progress_callback, provenance, refuse_existing_run, set_threads, text_options)
 
@@ -108,20 +106,10 @@ def cmd_batchnorm(args) -> None:
     if not batchnorm_layers(model):
         raise MakemoreError(f"{args.run_dir} is a {meta['model']} run, which has no BatchNorm; use an mlp-bn or wavenet run")
     set_threads(args.threads)
-    X = splits.val[0][: args.batch_size]
-    if not args.index < X.shape[0]:
-        raise MakemoreError(f"--index must be between 0 and {X.shape[0] - 1} (the batch has {X.shape[0]} examples), got {args.index}")
-    check = single_example_modes(model, X, index=args.index)
-    print(f"{meta['model']}: example {args.index} of a val batch of {X.shape[0]}, forwarded alone")
-    if check.train_mode_error:
-        print(f"  train mode (batch statistics): fails: {check.train_mode_error}")
-    else:
-        print(f"  train mode (batch statistics): logits differ from the batch's by up to {check.train_mode_max_diff:.4f} (garbage)")
-    print(f"  eval mode (running statistics): logits differ from the batch's by up to {check.eval_mode_max_diff:.2e}")
-    calibrated = copy.deepcopy(model)
-    calibrate_batchnorm(calibrated, splits.train[0])
-    print(f"val NLL with the running averages kept during training:  {evaluate(model, splits.val):.4f}")
-    print(f"val NLL with statistics recomputed over the training set: {evaluate(calibrated, splits.val):.4f}")
+    rows = splits.val[0].shape[0]
+    if not args.index < rows:
+        raise MakemoreError(f"--index must be between 0 and {rows - 1} (the batch has {rows} examples), got {args.index}")
+    print(format_batchnorm_study(batchnorm_study(model, splits, batch_size=args.batch_size, index=args.index)))
 
 
 # ----------------------------------------------------------------------------- backprop, claims

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from . import bounds
 from .data import make_splits
-from .errors import MakemoreError, ParameterError
+from .errors import MakemoreError
 from .models import build_model
 from .models.layers import BatchNorm
 from .models.mlp import MLPBN
@@ -297,8 +297,7 @@ def train_manual(model: torch.nn.Module, data: tuple[Tensor, Tensor], steps: int
     X, Y = data[0].to(device).long(), data[1].to(device).long()  # the hand forward indexes C with X
     batches = BatchOrder(X.shape[0], batch_size, seed, device=device)  # train()'s batches, for the same seed
     size = batches.batch_size
-    if size < 2:
-        raise ParameterError("batch_size", f"must be at least 2 (batch norm needs two examples), got {size}")
+    bounds.check("batch_size", size, "backprop.batch_size")  # the batch actually drawn: at most the data
     params = params_from_model(model)
     losses = []
     for step in range(steps):
@@ -326,8 +325,6 @@ GAP_TOLERANCE = 0.01  # hand and autograd training must end this close in val NL
 
 def _check_batch_size(batch_size: int) -> int:
     """BatchNorm estimates a variance from the batch: a batch of one has none."""
-    if not isinstance(batch_size, bool) and isinstance(batch_size, int) and batch_size < 2:
-        raise ParameterError("batch_size", f"must be at least 2 (batch norm needs two examples), got {batch_size}")
     return bounds.check("batch_size", batch_size, "backprop.batch_size")
 
 

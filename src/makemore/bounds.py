@@ -30,9 +30,14 @@ class Bound:
     high: float | None = None  # the largest value allowed (or just above it, if high_open)
     low_open: bool = False  # True: the value must be greater than `low`, not equal to it
     high_open: bool = False  # True: the value must be less than `high`
+    why: str = ""  # the reason for the bound, said after the rule in errors ("batch norm needs two examples")
 
     def describe(self) -> str:
         """The rule in words, as the error messages say it."""
+        rule = self._rule()
+        return f"{rule} ({self.why})" if self.why else rule
+
+    def _rule(self) -> str:
         if self.low is not None and self.high is not None:
             if not self.low_open and not self.high_open:
                 return f"must be between {_num(self.low)} and {_num(self.high)}"
@@ -127,7 +132,7 @@ BOUNDS: dict[str, Bound] = {
     # the essay's studies
     "diagnose.batch_size": Bound(int, 1, 65_536),  # the batch diagnose looks at, at once
     "batchnorm.batch_size": Bound(int, 1),  # the val batch the batchnorm study forwards
-    "backprop.batch_size": Bound(int, 2),  # BatchNorm needs two examples for a variance
+    "backprop.batch_size": Bound(int, 2, why="batch norm needs two examples"),
     "index": Bound(int, 0),  # which example of a batch (batchnorm)
 }
 

@@ -104,7 +104,7 @@ class Transformer(nn.Module):
         if T > self.config.block_size:
             raise ParameterError("block_size", f"is {self.config.block_size}, too small for an item of {T - 1} "
                                                f"characters (the transformer reads block_size - 1); train it with "
-                                               f"block_size {T} or more")
+                                               f"block_size {T} or more", related=("block_size",))
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx.long()) + self.wpe(pos))  # (B, T, C)
         for block in self.blocks:

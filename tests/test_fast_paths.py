@@ -117,11 +117,14 @@ def test_fused_adamw_takes_the_steps_of_the_plain_one(small_file):
         torch.manual_seed(0)
         model = build_model("mlp-bn", vocab_size=27)
         optimizer = make_optimizer(model, recipe)
-        if not fused:
-            optimizer = torch.optim.AdamW(optimizer.param_groups, lr=recipe.lr, betas=recipe.betas)
+        if not fused:  # fresh groups: the fused optimizer's group dicts hold fused=True and would carry it over
+            groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+            optimizer = torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, fused=False)
         models.append(model)
         optimizers.append(optimizer)
     assert optimizers[0].defaults.get("fused")  # the CPU build has the fused kernel
+    assert all(g["fused"] for g in optimizers[0].param_groups)
+    assert not optimizers[1].defaults.get("fused") and not any(g["fused"] for g in optimizers[1].param_groups)
     for step in range(20):
         ix = torch.arange(step * 32, step * 32 + 32) % X.shape[0]
         for model, optimizer in zip(models, optimizers):

@@ -34,6 +34,7 @@ from makemore.checkpoint import BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHT
 from makemore.cli import main
 from makemore.data import read_items
 from makemore.errors import MakemoreError
+from makemore.models import MODELS
 from makemore.runs import RunSpec, resume, run
 from makemore.train import Recipe, TrainingInterrupted
 
@@ -44,12 +45,12 @@ QUICK = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.fu
 TINY_TRAIN = ["--steps", "3", "--batch-size", "8", "--eval-interval", "2", "--threads", "1", "--no-plot"]
 
 
-def assert_works_or_one_line_error(code, out, err) -> None:
-    """Exit 0, or a non-zero exit whose error is the last line of stderr: `makemore: error: ...`, no traceback."""
+def assert_works_or_one_line_error(code, out, err, codes=(1, 2)) -> None:
+    """Exit 0, or an exit code of `codes` whose error is the last line of stderr: `makemore: error: ...`, no traceback."""
     assert "Traceback" not in err
     if code == 0:
         return
-    assert code in (1, 2), (code, err)
+    assert code in codes, (code, err)
     lines = err.rstrip("\n").split("\n")
     assert lines[-1].startswith("makemore: error: "), err
     assert sum(line.startswith("makemore: error:") for line in lines) == 1, err
@@ -103,14 +104,14 @@ def hostile_files(draw) -> bytes:
     return data
 
 
-@settings(max_examples=30, **QUICK)
-@given(data=hostile_files(), model=st.sampled_from(["bigram-counts", "mlp", "wavenet"]))
+@settings(max_examples=36, derandomize=True, **QUICK)  # derandomized: a failure repeats on every run
+@given(data=hostile_files(), model=st.sampled_from(list(MODELS)))
 def test_train_on_hostile_files_works_or_says_why_in_one_line(data, model):
     with tempfile.TemporaryDirectory() as tmp:
         path, run_dir = Path(tmp) / "data.txt", Path(tmp) / "run"
         path.write_bytes(data)
         code, out, err = call("train", "-i", path, "--model", model, "-o", run_dir, *TINY_TRAIN)
-        assert_works_or_one_line_error(code, out, err)
+        assert_works_or_one_line_error(code, out, err, codes=(1,))  # refused data is exit code 1, as promised
         event("trained" if code == 0 else err.replace(str(path), "FILE")[17:60])
         if code != 0:  # the data is refused before anything is written
             assert not any((run_dir / name).exists() for name in RUN_FILES)

@@ -157,6 +157,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
 # ----------------------------------------------------------------------------- resumable training state
 
 TRAIN_STATE = "train_state.safetensors"  # one file, so a resume point is written (and replaced) atomically
+# TrainState fields kept as tensors, not JSON: the batch order, and the states of the random generators
+STATE_TENSORS = ("order", "generator", "torch_rng", "device_rng")
 BEST_WEIGHTS = "best.safetensors"
 
 
@@ -177,8 +179,10 @@ def save_train_state(run_dir: str | Path, model: nn.Module, optimizer, state) ->
             else:
                 scalars.setdefault(str(idx), {})[name] = value
     tensors["state/order"] = state.order.to("cpu").contiguous()
-    tensors["state/generator"] = state.generator.contiguous()
-    fields = {k: v for k, v in vars(state).items() if k not in ("order", "generator")}
+    for name in STATE_TENSORS[1:]:  # the random generators' states (byte tensors); absent ones are not written
+        if getattr(state, name) is not None:
+            tensors[f"state/{name}"] = getattr(state, name).to("cpu").contiguous()
+    fields = {k: v for k, v in vars(state).items() if k not in STATE_TENSORS}
     meta = {"format_version": FORMAT_VERSION, "state": fields, "param_groups": opt["param_groups"], "optimizer_scalars": scalars}
     atomic_write(Path(run_dir) / TRAIN_STATE,
                  lambda tmp: save_file(tensors, tmp, metadata={"makemore": json.dumps(meta)}))
@@ -209,5 +213,5 @@ def load_train_state(run_dir: str | Path):
     fields = meta["state"]
     fields["loss_curve"] = [tuple(x) for x in fields["loss_curve"]]
     fields["val_curve"] = [tuple(x) for x in fields["val_curve"]]
-    state = TrainState(**fields, order=tensors["state/order"], generator=tensors["state/generator"])
+    state = TrainState(**fields, **{name: tensors.get(f"state/{name}") for name in STATE_TENSORS})
     return model_state, {"state": opt_state, "param_groups": meta["param_groups"]}, state

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -89,6 +90,8 @@ class TrainState:
     order: torch.Tensor | None = None  # the current pass's permutation of the training examples
     cursor: int = 0  # how far into `order` the next batch starts
     generator: torch.Tensor | None = None  # state of the batch-order random generator
+    torch_rng: torch.Tensor | None = None  # PyTorch's global CPU generator (dropout draws from it on the CPU)
+    device_rng: torch.Tensor | None = None  # the CUDA or MPS device's global generator, when training there
     running_loss: float = 0.0  # training loss summed since the last report
     running_steps: int = 0  # steps summed into running_loss
     loss_curve: list[tuple[int, float, float]] = field(default_factory=list)  # (step, mean train loss, lr)
@@ -223,13 +226,13 @@ def train(
     `recipe.batch_size` items; the loss is per predicted character, padding left out.
 
     Given the `state` and `optimizer_state` saved by an earlier call that was stopped, it
-    continues exactly where that call stopped: same batches, same losses, same weights.
+    continues exactly where that call stopped: same batches, same dropout masks (the random
+    generators' states are part of the state), same losses, same weights.
     Callbacks (progress, per step, best, checkpoint, stop) all come in `hooks`.
     """
     hooks = hooks or TrainHooks()
-    X, Y = data
     device = model_device(model)
-    X, Y = X.to(device), Y.to(device)
+    X, Y = data[0].to(device), data[1].to(device)
     start = time.perf_counter()
     model.train()
     if not getattr(model, "trainable", True):
@@ -242,68 +245,34 @@ def train(
     if state is None:
         state = TrainState()
         batches.save(state)
-    elif optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+    else:
+        restore_rng(state, device)
+        if optimizer_state is not None:
+            optimizer.load_state_dict(optimizer_state)
     # soft targets are per window (Y of shape (N,)); whole sequences (Y (N, L)) always train on the characters
     soft = next_char_distributions(X, Y) if recipe.soft_targets and not batches.full and Y.dim() == 1 else None
     if soft is not None:
         context_of, dist = soft[0].to(device), soft[1].to(device)
-    elapsed_before = state.seconds
+    clock = _Clock(state.seconds)
     running = torch.tensor(state.running_loss, device=device)  # summed on device: no .item() sync per step
 
-    paused = 0.0  # seconds spent evaluating and in hooks: not training time
-
-    def sync_state() -> None:
+    def sync_state() -> None:  # everything a resume point needs, as of now
         batches.save(state)
+        capture_rng(state, device)
         state.running_loss = running.item()
-        state.seconds = elapsed_before + time.perf_counter() - start - paused
+        state.seconds = clock.training_seconds()
 
     while state.step < recipe.steps and not state.stopped_early:
-        step = state.step
         ix = batches.next()
         xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
-        lr = recipe.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        _, loss = model(xb, yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if hooks.on_step is not None:
-            hooks.on_step(step, lr)
-        optimizer.step()
-        running += loss.detach()
-        if state.initial_loss is None:
-            state.initial_loss = loss.item()
-        state.running_steps += 1
-        state.step += 1
+        lr = _step(model, optimizer, recipe, state.step, xb, yb, hooks, running, state)
         last = state.step == recipe.steps
         evaluate_now = val_data is not None and recipe.eval_interval > 0 and (state.step % recipe.eval_interval == 0 or last)
         if state.running_steps == report_every or last or evaluate_now:
-            mean_loss = running.item() / state.running_steps
-            if not math.isfinite(mean_loss) or mean_loss > EXPLODED * state.initial_loss:
-                raise TrainingDiverged(state.step, mean_loss, state.loss_curve[-1][1] if state.loss_curve else None)
-            state.loss_curve.append((state.step, mean_loss, lr))
-            running.zero_()
-            state.running_steps = 0
-            val_loss = None
-            sync_state()  # the clock stops here: evaluation and the hooks are not training
-            pause_start = time.perf_counter()
-            if evaluate_now:
-                val_loss = evaluate(model, val_data)
-                model.train()
-                state.val_curve.append((state.step, val_loss))
-                if val_loss < state.best_val:
-                    state.best_val, state.best_step, state.evals_since_best = val_loss, state.step, 0
-                    if hooks.on_best is not None:
-                        hooks.on_best(state)
-                else:
-                    state.evals_since_best += 1
-                    state.stopped_early = 0 < recipe.patience <= state.evals_since_best
-            if hooks.on_progress is not None:
-                hooks.on_progress(Progress(state.step, recipe.steps, mean_loss, lr, state.seconds, val_loss))
-            if evaluate_now and hooks.on_checkpoint is not None:
-                hooks.on_checkpoint(state, optimizer)
-            paused += time.perf_counter() - pause_start
+            mean_loss = _close_report(state, running, lr)
+            sync_state()
+            with clock.paused():  # evaluation and the hooks are not training
+                _report(model, val_data if evaluate_now else None, recipe, state, optimizer, hooks, mean_loss, lr)
         if hooks.should_stop is not None and hooks.should_stop() and state.step < recipe.steps:
             sync_state()
             if hooks.on_checkpoint is not None:
@@ -312,6 +281,94 @@ def train(
     sync_state()
     model.eval()
     return TrainResult(state, optimizer)
+
+
+def _step(model, optimizer, recipe: Recipe, step: int, xb, yb, hooks: TrainHooks, running, state: TrainState) -> float:
+    """One optimisation step on one batch; the loss is added to `running` on the device. Returns the lr used."""
+    lr = recipe.lr_at(step)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    _, loss = model(xb, yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if hooks.on_step is not None:
+        hooks.on_step(step, lr)
+    optimizer.step()
+    running += loss.detach()
+    if state.initial_loss is None:
+        state.initial_loss = loss.item()
+    state.running_steps += 1
+    state.step += 1
+    return lr
+
+
+def _close_report(state: TrainState, running: torch.Tensor, lr: float) -> float:
+    """The mean training loss since the last report, into the loss curve; a diverged loss stops training."""
+    mean_loss = running.item() / state.running_steps
+    if not math.isfinite(mean_loss) or mean_loss > EXPLODED * state.initial_loss:
+        raise TrainingDiverged(state.step, mean_loss, state.loss_curve[-1][1] if state.loss_curve else None)
+    state.loss_curve.append((state.step, mean_loss, lr))
+    running.zero_()
+    state.running_steps = 0
+    return mean_loss
+
+
+def _report(model, val_data, recipe: Recipe, state: TrainState, optimizer, hooks: TrainHooks, mean_loss: float,
+            lr: float) -> None:
+    """A report point: evaluate val if given (best weights, early stopping, a resume point), then tell the hooks."""
+    val_loss = None
+    if val_data is not None:
+        val_loss = evaluate(model, val_data)  # eval mode: draws no random numbers, so resumes stay exact
+        model.train()
+        state.val_curve.append((state.step, val_loss))
+        if val_loss < state.best_val:
+            state.best_val, state.best_step, state.evals_since_best = val_loss, state.step, 0
+            if hooks.on_best is not None:
+                hooks.on_best(state)
+        else:
+            state.evals_since_best += 1
+            state.stopped_early = 0 < recipe.patience <= state.evals_since_best
+    if hooks.on_progress is not None:
+        hooks.on_progress(Progress(state.step, recipe.steps, mean_loss, lr, state.seconds, val_loss))
+    if val_data is not None and hooks.on_checkpoint is not None:
+        hooks.on_checkpoint(state, optimizer)
+
+
+class _Clock:
+    """Training wall time: the seconds of earlier sessions plus this one's, minus what was paused."""
+
+    def __init__(self, before: float):
+        self.before, self.start, self.paused_seconds = before, time.perf_counter(), 0.0
+
+    def training_seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start - self.paused_seconds
+
+    @contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_seconds += time.perf_counter() - t
+
+
+def capture_rng(state: TrainState, device: torch.device) -> None:
+    """Record the global random generators training draws from (dropout), so a resume draws the same next."""
+    state.torch_rng = torch.get_rng_state()
+    if device.type == "cuda":
+        state.device_rng = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state.device_rng = torch.mps.get_rng_state()
+
+
+def restore_rng(state: TrainState, device: torch.device) -> None:
+    """Put back the generators `capture_rng` recorded (a state saved before they were recorded: left as they are)."""
+    if state.torch_rng is not None:
+        torch.set_rng_state(state.torch_rng)
+    if state.device_rng is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state.device_rng, device)
+    elif state.device_rng is not None and device.type == "mps":
+        torch.mps.set_rng_state(state.device_rng)
 
 
 @torch.no_grad()

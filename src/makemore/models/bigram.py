@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .layers import cross_entropy
+from .layers import cross_entropy, embed
 from .registry import register
 
 
@@ -70,6 +70,6 @@ class BigramNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         # one_hot(prev) @ W picks row prev of W; indexing is the same product without the zeros.
-        logits = self.W[idx[:, -1].long()]  # (B, V)
+        logits = embed(self.W, idx[:, -1])  # (B, V): row prev of W
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss

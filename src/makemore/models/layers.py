@@ -1,4 +1,4 @@
-"""Building blocks shared by the models: the loss, Kaiming init and BatchNorm."""
+"""Building blocks shared by the models: the loss, Kaiming init, BatchNorm and the table lookup."""
 
 from __future__ import annotations
 
@@ -63,3 +63,14 @@ class BatchNorm(nn.Module):
         y = F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var, self.gain, self.bias,
                          training=self.training, momentum=self.momentum, eps=self.eps)
         return y.view(x.shape)
+
+
+def embed(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows of `table` for the indices `idx`: table[idx], shape (*idx.shape, E).
+
+    Written with F.embedding, not table[idx]: on the CPU the backward of advanced indexing adds the
+    gradients up with index_put_, whose parallel reduction order changes between runs once the
+    gathered tensor is above the kernel's grain (e.g. a WaveNet batch of 256 x 8 x 24), so two runs
+    with the same seed drift apart; embedding's backward gives the same bits every time.
+    """
+    return F.embedding(idx.long(), table)

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import MakemoreError
-from .layers import BatchNorm, cross_entropy, kaiming_
+from .layers import BatchNorm, cross_entropy, embed, kaiming_
 from .registry import register
 
 
@@ -61,7 +61,7 @@ class MLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = self.C[idx.long()]  # (B, T, E)
+        emb = embed(self.C, idx)  # (B, T, E)
         h = self.act(emb.view(B, -1) @ self.W1 + self.b1)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
         loss = None if targets is None else cross_entropy(logits, targets)
@@ -99,7 +99,7 @@ class MLPBN(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = self.C[idx.long()]  # (B, T, E)
+        emb = embed(self.C, idx)  # (B, T, E)
         hpreact = self.bn(emb.view(B, -1) @ self.W1)  # (B, H), normalised over the batch
         h = self.act(hpreact)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
@@ -154,7 +154,7 @@ class DeepMLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        x = self.C[idx.long()].view(B, -1)  # (B, T*E)
+        x = embed(self.C, idx).view(B, -1)  # (B, T*E)
         for linear, norm, act in zip(self.linears, self.norms, self.acts):
             x = act(norm(linear(x)))  # (B, H)
         logits = self.out(x)  # (B, V)

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ParameterError
-from .layers import BatchNorm, cross_entropy, kaiming_
+from .layers import BatchNorm, cross_entropy, embed, kaiming_
 from .registry import register
 
 
@@ -65,7 +65,7 @@ class WaveNet(nn.Module):
             self.out.weight.mul_(config.output_scale)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        x = self.C[idx.long()]  # (B, T, E)
+        x = embed(self.C, idx)  # (B, T, E)
         for level in self.levels:
             x = level(x)  # (B, T/2, H), then T/4...
         logits = self.out(x.squeeze(1))  # (B, V)

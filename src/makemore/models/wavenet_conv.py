@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .layers import cross_entropy
+from .layers import cross_entropy, embed
 from .registry import register
 from .wavenet import WaveNet, WaveNetConfig
 
@@ -27,7 +27,7 @@ from .wavenet import WaveNet, WaveNetConfig
 class WaveNetConv(WaveNet):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         T = self.config.block_size
-        x = self.C[F.pad(idx.long(), (T - 1, 0), value=0)]  # (B, T-1+L, E): T-1 more boundaries in front
+        x = embed(self.C, F.pad(idx.long(), (T - 1, 0), value=0))  # (B, T-1+L, E): T-1 more boundaries in front
         dilation = 1
         for level in self.levels:  # each level is one position shorter per step of dilation
             x = level.fuse(torch.cat([x[:, :-dilation], x[:, dilation:]], dim=-1))  # (B, L', 2C) -> (B, L', H)

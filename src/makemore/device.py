@@ -31,3 +31,17 @@ def model_device(model: torch.nn.Module) -> torch.device:
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+def make_reproducible(device: torch.device) -> None:
+    """What PyTorch's reproducibility notes ask for where training runs on CUDA; nothing on the CPU.
+
+    cuDNN picks deterministic kernels and stops autotuning (which may pick different kernels run to
+    run), and every op with a deterministic implementation uses it (those without one warn). cuBLAS
+    also needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment before CUDA starts: setting the
+    environment is the caller's part (the command line does it).
+    """
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)

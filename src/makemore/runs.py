@@ -15,7 +15,7 @@ from .atomic import disk_hint
 from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
                          save_run, save_train_state, save_weights)
 from .data import Splits, Vocab, make_splits
-from .device import model_device
+from .device import make_reproducible, model_device
 from .errors import MakemoreError
 from .models import build_model, get_spec
 from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, evaluate, train
@@ -77,6 +77,7 @@ def run(
     layout = get_spec(spec.model).layout
     if splits is None or splits.layout != layout or (layout == "windows" and splits.block_size != block_size):
         splits = splits_for(items, spec.model, block_size, seed=spec.split_seed)
+    make_reproducible(device)
     torch.manual_seed(spec.seed)
     sizes = {"vocab_size": splits.vocab.size} | ({} if block_size is None else {"block_size": block_size})
     model = build_model(spec.model, **{**spec.config, **sizes})
@@ -138,6 +139,7 @@ def resume(
     recipe_fields["betas"] = tuple(recipe_fields.get("betas", (0.9, 0.99)))
     recipe = Recipe(**recipe_fields)
     splits = splits_for(items, meta["model"], meta["config"].get("block_size"), seed=meta["split_seed"], vocab=vocab)
+    make_reproducible(device)
     torch.manual_seed(meta["seed"])
     model = build_model(meta["model"], **meta["config"])
     saved = load_train_state(out_dir)

@@ -14,6 +14,7 @@ Imports run one way: this module -> command modules -> common/config -> the libr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -55,6 +56,8 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code: 0 done, 1 refused (one line on stderr), 2 a usage error, 130 interrupted."""
+    # cuBLAS reads this when CUDA starts: with it, same seed, same bits on a GPU too (device.make_reproducible)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parse(parser, argv)

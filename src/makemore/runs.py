@@ -16,6 +16,7 @@ from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load
                          save_run, save_train_state, save_weights)
 from .data import Splits, Vocab, make_splits
 from .device import make_reproducible, model_device
+from .distributed import Parallel
 from .errors import MakemoreError
 from .models import build_model, get_spec
 from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, evaluate, train
@@ -71,8 +72,12 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     splits: Splits | None = None,
+    parallel: Parallel | None = None,
 ) -> dict[str, Any]:
-    """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata."""
+    """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata.
+
+    In a data-parallel job (`parallel`), every rank calls this with the same arguments; they train
+    together and only rank 0 writes out_dir (`distributed` explains what stays the same)."""
     block_size = spec.config.get("block_size", default_block_size(spec.model))
     layout = get_spec(spec.model).layout
     if splits is None or splits.layout != layout or (layout == "windows" and splits.block_size != block_size):
@@ -94,11 +99,20 @@ def run(
         "recipe": asdict(spec.recipe),
         "params": sum(p.numel() for p in model.parameters()),
         "max_item_len": max(len(it) for it in splits.train_items),
+        **_job(parallel),
         **(extra_meta or {}),
     }
-    remove_previous_run(Path(out_dir))  # --overwrite: nothing of an older run may be mixed into this one
-    save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
-    return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop)
+    if parallel is None or parallel.is_main:
+        remove_previous_run(Path(out_dir))  # --overwrite: nothing of an older run may be mixed into this one
+        save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
+    return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop,
+                             parallel)
+
+
+def _job(parallel: Parallel | None) -> dict[str, Any]:
+    """What run.json records of the processes that trained: how many, and the backend they talked over."""
+    return {"world_size": 1 if parallel is None else parallel.world_size,
+            "backend": None if parallel is None else parallel.backend}
 
 
 def remove_previous_run(out_dir: Path) -> None:
@@ -128,8 +142,12 @@ def resume(
     device: str | torch.device = "cpu",
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    parallel: Parallel | None = None,
 ) -> dict[str, Any]:
-    """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do."""
+    """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do.
+
+    Any number of processes may resume a run that any number stopped: the state is that of the global
+    batch order. In a job, every rank reads out_dir (several machines need it on a shared file system)."""
     out_dir = Path(out_dir)
     meta = read_meta(out_dir)
     if meta.get("status") == "complete":
@@ -149,13 +167,15 @@ def resume(
     else:  # stopped before its first checkpoint: start again, from the same seed
         optimizer_state, state = None, None
     model.to(device)
-    meta["status"] = "training"
+    meta.update(status="training", **_job(parallel))
     return _train_and_finish(model, splits, recipe, meta["seed"], out_dir, meta, (state, optimizer_state),
-                             on_progress, should_stop)
+                             on_progress, should_stop, parallel)
 
 
 def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir: Path, meta: dict[str, Any],
-                      resume_from, on_progress, should_stop) -> dict[str, Any]:
+                      resume_from, on_progress, should_stop, parallel: Parallel | None = None) -> dict[str, Any]:
+    main = parallel is None or parallel.is_main  # the one process that writes out_dir
+
     def checkpoint(state, optimizer) -> None:
         with saving(out_dir, "a checkpoint"):
             save_train_state(out_dir, model, optimizer, state)  # the resume point: one file, atomic, the truth
@@ -166,25 +186,30 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
         with saving(out_dir, "the best weights"):
             save_weights(out_dir / BEST_WEIGHTS, model)
 
-    hooks = TrainHooks(on_progress=on_progress, on_best=best, on_checkpoint=checkpoint, should_stop=should_stop)
+    hooks = TrainHooks(on_progress=on_progress if main else None, on_best=best if main else None,
+                       on_checkpoint=checkpoint if main else None, should_stop=should_stop)
     state, optimizer_state = resume_from or (None, None)
     try:
         result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks,
-                       state=state, optimizer_state=optimizer_state)
+                       state=state, optimizer_state=optimizer_state, parallel=parallel)
     except TrainingInterrupted as stop:
-        save_run(out_dir, model, {**meta, "status": "interrupted", "step": stop.step}, weights=False)
+        if main:
+            save_run(out_dir, model, {**meta, "status": "interrupted", "step": stop.step}, weights=False)
         raise
     except TrainingDiverged as bad:
-        save_run(out_dir, model, {**meta, "status": "diverged", "step": bad.step}, weights=False)
+        if main:
+            save_run(out_dir, model, {**meta, "status": "diverged", "step": bad.step}, weights=False)
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
         raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
     start = time.perf_counter()
-    metrics = {f"{part}_nll": evaluate(model, splits.part(part)) for part in SPLITS}
+    metrics = {f"{part}_nll": evaluate(model, splits.part(part), parallel=parallel) for part in SPLITS}
     meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:
         meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,
                     stopped_early=result.state.stopped_early)
+    if not main:
+        return meta
     with saving(out_dir, "the trained model"):
         if result.loss_curve:  # metrics and weights first; run.json saying "complete" is written last
             save_metrics(out_dir, result.state.loss_curve, result.state.val_curve)

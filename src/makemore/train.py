@@ -16,10 +16,12 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
 from . import bounds
 from .data import next_char_distributions
 from .device import model_device
+from .distributed import Parallel
 from .errors import MakemoreError, ParameterError
 
 
@@ -219,6 +221,7 @@ def train(
     state: TrainState | None = None,
     optimizer_state: dict | None = None,
     report_every: int = 100,
+    parallel: Parallel | None = None,
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
 
@@ -229,6 +232,10 @@ def train(
     continues exactly where that call stopped: same batches, same dropout masks (the random
     generators' states are part of the state), same losses, same weights.
     Callbacks (progress, per step, best, checkpoint, stop) all come in `hooks`.
+
+    With `parallel` (a started process group, `distributed.start`), every rank calls this with the
+    same data and seed: each trains on its share of every global batch through DistributedDataParallel
+    (`distributed` says why that is the one-process recipe); losses and evaluations are reduced.
     """
     hooks = hooks or TrainHooks()
     device = model_device(model)
@@ -236,7 +243,7 @@ def train(
     start = time.perf_counter()
     model.train()
     if not getattr(model, "trainable", True):
-        model.fit(X, Y)
+        model.fit(X, Y)  # every rank counts the whole split: the same table everywhere
         model.eval()
         return TrainResult(TrainState(step=recipe.steps, seconds=time.perf_counter() - start), None)
     recipe.check()
@@ -249,31 +256,37 @@ def train(
         restore_rng(state, device)
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
+    if parallel is not None and not parallel.is_main:  # its own dropout masks, decided by (seed, rank, step)
+        torch.manual_seed((seed + 1_000_003 * parallel.rank + 7_919 * state.step) % 2 ** 63)
+    share = _Share(parallel, X.shape[0], Y, device)
+    net = share.wrap(model)
     # soft targets are per window (Y of shape (N,)); whole sequences (Y (N, L)) always train on the characters
     soft = next_char_distributions(X, Y) if recipe.soft_targets and not batches.full and Y.dim() == 1 else None
     if soft is not None:
         context_of, dist = soft[0].to(device), soft[1].to(device)
     clock = _Clock(state.seconds)
-    running = torch.tensor(state.running_loss, device=device)  # summed on device: no .item() sync per step
+    # summed on device, no .item() sync per step; in a job, rank 0 carries what a resumed state brought
+    running = torch.tensor(state.running_loss if share.is_main else 0.0, device=device)
 
     def sync_state() -> None:  # everything a resume point needs, as of now
         batches.save(state)
         capture_rng(state, device)
-        state.running_loss = running.item()
+        state.running_loss = share.total(running.clone()).item()
         state.seconds = clock.training_seconds()
 
     while state.step < recipe.steps and not state.stopped_early:
-        ix = batches.next()
+        ix, weight = share.local(batches.next())
         xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
-        lr = _step(model, optimizer, recipe, state.step, xb, yb, hooks, running, state)
+        lr = _step(net, optimizer, recipe, state, xb, yb, hooks, running, weight, share)
         last = state.step == recipe.steps
         evaluate_now = val_data is not None and recipe.eval_interval > 0 and (state.step % recipe.eval_interval == 0 or last)
         if state.running_steps == report_every or last or evaluate_now:
-            mean_loss = _close_report(state, running, lr)
+            mean_loss = _close_report(state, share.total(running.clone()), running, lr)
             sync_state()
             with clock.paused():  # evaluation and the hooks are not training
-                _report(model, val_data if evaluate_now else None, recipe, state, optimizer, hooks, mean_loss, lr)
-        if hooks.should_stop is not None and hooks.should_stop() and state.step < recipe.steps:
+                _report(model, val_data if evaluate_now else None, recipe, state, optimizer, hooks, mean_loss, lr,
+                        parallel)
+        if hooks.should_stop is not None and share.any(hooks.should_stop()) and state.step < recipe.steps:
             sync_state()
             if hooks.on_checkpoint is not None:
                 hooks.on_checkpoint(state, optimizer)
@@ -283,28 +296,81 @@ def train(
     return TrainResult(state, optimizer)
 
 
-def _step(model, optimizer, recipe: Recipe, step: int, xb, yb, hooks: TrainHooks, running, state: TrainState) -> float:
-    """One optimisation step on one batch; the loss is added to `running` on the device. Returns the lr used."""
+class _Share:
+    """This process's part of each global batch: all of it alone, its rank's share in a data-parallel job."""
+
+    def __init__(self, parallel: Parallel | None, n: int, Y: torch.Tensor, device: torch.device):
+        self.parallel, self.n, self.Y, self.device = parallel, n, Y, device
+        self.is_main = parallel is None or parallel.is_main  # rank 0, or the one process
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module the steps call: the model, or DDP around it (which averages the ranks' gradients)."""
+        if self.parallel is None:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # buffers (BatchNorm's running statistics) come from the global batch on every rank: no sync per step
+        try:
+            return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+        except TypeError:  # a PyTorch before forward_sync_buffers: its older name
+            return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+
+    def local(self, ix) -> tuple[torch.Tensor | slice, float]:
+        """This rank's rows of a global batch, and the weight that makes DDP's gradient average the batch mean's.
+
+        A rank's loss is the mean over its own predicted characters; weighted by world_size x its share of
+        the batch's characters, the ranks' average is the mean over the whole batch, shares equal or not.
+        """
+        if self.parallel is None:
+            return ix, 1.0
+        rows = torch.arange(self.n, device=self.device) if isinstance(ix, slice) else ix
+        mine = self.parallel.shard(rows)
+        if self.Y.dim() == 2:  # sequences: characters, padding left out
+            count, total = (self.Y[mine] >= 0).sum().item(), (self.Y[rows] >= 0).sum().item()
+        else:
+            count, total = mine.numel(), rows.numel()
+        return mine, self.parallel.world_size * count / total
+
+    def total(self, t: torch.Tensor) -> torch.Tensor:
+        """Summed over the ranks (itself alone)."""
+        return t if self.parallel is None else self.parallel.all_sum(t)
+
+    def any(self, flag: bool) -> bool:
+        """True if any rank says so: they stop together."""
+        return flag if self.parallel is None else self.parallel.any(flag, self.device)
+
+
+def _step(net, optimizer, recipe: Recipe, state: TrainState, xb, yb, hooks: TrainHooks, running: torch.Tensor,
+          weight: float, share: _Share) -> float:
+    """One optimisation step on one batch; the loss is added to `running` on the device. Returns the lr used.
+
+    `weight` scales this rank's loss so that the ranks' average is the global batch's mean (1 alone);
+    `running` then holds this rank's part of that mean, summed over the ranks at each report.
+    """
+    step = state.step
     lr = recipe.lr_at(step)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    _, loss = model(xb, yb)
+    _, loss = net(xb, yb)
+    if weight != 1.0:
+        loss = loss * weight
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if hooks.on_step is not None:
         hooks.on_step(step, lr)
     optimizer.step()
-    running += loss.detach()
+    world = 1 if share.parallel is None else share.parallel.world_size
+    running += loss.detach() / world
     if state.initial_loss is None:
-        state.initial_loss = loss.item()
+        state.initial_loss = share.total(loss.detach() / world).item()
     state.running_steps += 1
     state.step += 1
     return lr
 
 
-def _close_report(state: TrainState, running: torch.Tensor, lr: float) -> float:
-    """The mean training loss since the last report, into the loss curve; a diverged loss stops training."""
-    mean_loss = running.item() / state.running_steps
+def _close_report(state: TrainState, summed: torch.Tensor, running: torch.Tensor, lr: float) -> float:
+    """The mean training loss since the last report (`summed`: `running` over the ranks) into the loss curve;
+    a diverged loss stops training."""
+    mean_loss = summed.item() / state.running_steps
     if not math.isfinite(mean_loss) or mean_loss > EXPLODED * state.initial_loss:
         raise TrainingDiverged(state.step, mean_loss, state.loss_curve[-1][1] if state.loss_curve else None)
     state.loss_curve.append((state.step, mean_loss, lr))
@@ -314,11 +380,11 @@ def _close_report(state: TrainState, running: torch.Tensor, lr: float) -> float:
 
 
 def _report(model, val_data, recipe: Recipe, state: TrainState, optimizer, hooks: TrainHooks, mean_loss: float,
-            lr: float) -> None:
+            lr: float, parallel: Parallel | None = None) -> None:
     """A report point: evaluate val if given (best weights, early stopping, a resume point), then tell the hooks."""
     val_loss = None
     if val_data is not None:
-        val_loss = evaluate(model, val_data)  # eval mode: draws no random numbers, so resumes stay exact
+        val_loss = evaluate(model, val_data, parallel=parallel)  # eval mode: no random draws, resumes stay exact
         model.train()
         state.val_curve.append((state.step, val_loss))
         if val_loss < state.best_val:
@@ -372,24 +438,30 @@ def restore_rng(state: TrainState, device: torch.device) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536) -> float:
+def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536,
+             parallel: Parallel | None = None) -> float:
     """Mean NLL per predicted character over (X, Y), in eval mode (BatchNorm uses running stats).
 
     Windows (Y (N,)): one predicted character per row. Sequences (Y (N, L), -1 = padding): each
     batch's mean loss is weighted by its number of real targets, and batch_size counts positions.
+    With `parallel`, each rank scores its share of the rows and the sums are reduced: every rank
+    gets the NLL of all of (X, Y).
     """
     X, Y = data
+    if parallel is not None:
+        X, Y = parallel.shard(X), parallel.shard(Y)
     device = model_device(model)
     was_training = model.training
     model.eval()
     sequences = Y.dim() == 2
     rows = max(1, batch_size // X.shape[1]) if sequences else batch_size
-    total, count = 0.0, 0
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # (summed NLL, predicted characters)
     for i in range(0, X.shape[0], rows):
         xb, yb = X[i:i + rows].to(device), Y[i:i + rows].to(device)
         _, loss = model(xb, yb)
         n = int((yb >= 0).sum()) if sequences else xb.shape[0]
-        total += loss.item() * n
-        count += n
+        total += torch.tensor([loss.item() * n, n], dtype=torch.float64, device=device)
     model.train(was_training)
-    return total / count
+    if parallel is not None:
+        parallel.all_sum(total)
+    return (total[0] / total[1]).item()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torch.distributed import DistError
 
 from ..atomic import remove_stale_temporaries
 from ..checkpoint import METRICS, read_meta, read_metrics
 from ..device import pick_device
+from ..distributed import from_environ, start, stop
 from ..errors import MakemoreError
 from ..models import MODELS, build_model
 from ..plots import loss_curve_chart
@@ -48,21 +51,23 @@ def cmd_train(args) -> None:
     config = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
     build_model(args.model, **{**config, "vocab_size": 2})  # a bad option fails before any data is read
     out_dir = Path(args.out_dir)
-    refuse_existing_run(out_dir, args.overwrite)
-    device = pick_device(args.device)
-    items, dataset = load_dataset(args.input, text_options(args))
-    set_threads(args.threads)
-    run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
-                       seed=args.seed, split_seed=args.split_seed, config=config)
-    log(f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary {dataset['vocab_size']}) on {device}")
-    extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
-    with run_lock(out_dir), graceful_stop() as should_stop, \
-            progress_reporter(args.model, out_dir, args.tensorboard) as on_progress:
-        refuse_existing_run(out_dir, args.overwrite)  # again, now that no one else can write here
-        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
-        meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
-                                          on_progress=on_progress, should_stop=should_stop), out_dir)
-    finish_training(args, out_dir, meta)
+    with parallel_job(pick_device(args.device), out_dir) as (parallel, device):
+        main = parallel is None or parallel.is_main
+        if main:  # rank 0 alone looks at and writes the run directory
+            refuse_existing_run(out_dir, args.overwrite)
+        items, dataset = load_dataset(args.input, text_options(args))
+        set_threads(args.threads)
+        run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
+                           seed=args.seed, split_seed=args.split_seed, config=config)
+        say(parallel, f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary "
+                      f"{dataset['vocab_size']}) on {where(device, parallel)}")
+        extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
+        with training_session(out_dir, args.model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
+            meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
+                                              on_progress=on_progress, should_stop=should_stop, parallel=parallel),
+                                  out_dir, main)
+        if main:
+            finish_training(args, out_dir, meta)
 
 
 def resume_training(args) -> None:
@@ -71,22 +76,76 @@ def resume_training(args) -> None:
         raise MakemoreError(f"--resume continues a run with its own settings; drop {', '.join(given or ['-o'])}")
     out_dir = Path(args.resume)
     meta = read_meta(out_dir)
-    device = pick_device(args.device)
-    items, path = load_recorded_items(meta, args.input, out_dir)
-    set_threads(args.threads)
-    log(f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on {device}")
-    with run_lock(out_dir), graceful_stop() as should_stop, \
-            progress_reporter(meta["model"], out_dir, args.tensorboard) as on_progress:
-        remove_stale_temporaries(out_dir, RUN_FILES)  # what a killed writer left behind
-        meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
-                                             should_stop=should_stop), out_dir)
-    finish_training(args, out_dir, meta)
+    with parallel_job(pick_device(args.device), out_dir) as (parallel, device):
+        main = parallel is None or parallel.is_main
+        items, path = load_recorded_items(meta, args.input, out_dir)
+        set_threads(args.threads)
+        say(parallel, f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on "
+                      f"{where(device, parallel)}")
+        with training_session(out_dir, meta["model"], args.tensorboard, main) as (should_stop, on_progress):
+            meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
+                                                 should_stop=should_stop, parallel=parallel), out_dir, main)
+        if main:
+            finish_training(args, out_dir, meta)
 
 
-def run_or_explain(train_fn, out_dir: Path):
+@contextmanager
+def parallel_job(device, out_dir: Path):
+    """Under torchrun (its environment says so), join the job's process group for the command; else one process."""
+    launch = from_environ(os.environ)
+    if launch is None:
+        yield None, device
+        return
+    parallel, device = start(launch, device)
+    try:
+        yield parallel, device
+    except RuntimeError as e:  # a rank died or cannot be reached: stop with a word, not a hang or a traceback
+        if not peer_lost(e):
+            raise
+        raise MakemoreError(f"another process of this torchrun job stopped or cannot be reached, so this one stops "
+                            f"too ({str(e).splitlines()[0][:160]}); the last resume point is kept: "
+                            f"makemore train --resume {out_dir}") from None
+    finally:
+        stop()
+
+
+def peer_lost(error: RuntimeError) -> bool:
+    """A collective failed because another rank is gone (gloo or NCCL said so, or the engine's timeout struck)."""
+    text = str(error)
+    return isinstance(error, DistError) or any(s in text for s in ("gloo", "NCCL", "Connection reset", "Connection closed",
+                                                                  "timed out", "Timed out"))
+
+
+@contextmanager
+def training_session(out_dir: Path, label: str, tensorboard: bool, main: bool, overwrite: bool = True):
+    """Ctrl-C/SIGTERM handling on every rank; on the writing process also the run lock, a second look at the
+    folder now that no one else can write there, the leftovers of a killed writer, and the progress bar."""
+    with graceful_stop(announce=main) as should_stop:
+        if not main:
+            yield should_stop, None
+            return
+        with run_lock(out_dir), progress_reporter(label, out_dir, tensorboard) as on_progress:
+            refuse_existing_run(out_dir, overwrite)
+            remove_stale_temporaries(out_dir, RUN_FILES)
+            yield should_stop, on_progress
+
+
+def say(parallel, message: str) -> None:
+    """A message on stderr, from rank 0 only in a job."""
+    if parallel is None or parallel.is_main:
+        log(message)
+
+
+def where(device, parallel) -> str:
+    return str(device) if parallel is None else f"{device} x {parallel.world_size} processes ({parallel.backend})"
+
+
+def run_or_explain(train_fn, out_dir: Path, main: bool = True):
     try:
         return train_fn()
     except TrainingInterrupted as stop:
+        if not main:  # rank 0 says it; the others leave quietly
+            raise SystemExit(1) from None
         raise MakemoreError(f"stopped at step {stop.step:,}; the checkpoint is saved. Resume with: "
                             f"makemore train --resume {out_dir}") from None
 
@@ -111,8 +170,10 @@ def plot_loss(out_dir: Path, title: str) -> None:
 
 
 @contextmanager
-def graceful_stop():
-    """SIGINT/SIGTERM ask training to stop after the current step and save; a second Ctrl-C aborts at once."""
+def graceful_stop(announce: bool = True):
+    """SIGINT/SIGTERM ask training to stop after the current step and save; a second Ctrl-C aborts at once.
+
+    In a torchrun job every rank gets the signal and they stop at the same step; rank 0 alone says so."""
     requested = {"stop": False}
     previous = {}
 
@@ -120,7 +181,8 @@ def graceful_stop():
         if requested["stop"] and signum == signal.SIGINT:
             raise KeyboardInterrupt
         requested["stop"] = True
-        log("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)")
+        if announce:
+            log("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.distributed.nn.functional import all_reduce
+
+from ..distributed import active_world_size
 
 TANH_GAIN = 5 / 3  # Kaiming gain for tanh: compensates its squashing so activations keep unit scale
 
@@ -60,9 +64,40 @@ class BatchNorm(nn.Module):
         # (B, T, C) is viewed as (B*T, C): statistics over B and T, with the features contiguous.
         # (Transposing to the (B, C, T) layout F.batch_norm names costs two copies and a slow
         # strided kernel: about twice the time per step, benchmarks/README.md.)
-        y = F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var, self.gain, self.bias,
+        flat = x.reshape(-1, x.shape[-1])  # (N, C)
+        if self.training and active_world_size() > 1:
+            return self._global_batch_norm(flat).view(x.shape)
+        y = F.batch_norm(flat, self.running_mean, self.running_var, self.gain, self.bias,
                          training=self.training, momentum=self.momentum, eps=self.eps)
         return y.view(x.shape)
+
+    def _global_batch_norm(self, flat: torch.Tensor) -> torch.Tensor:
+        """Train mode in a data-parallel job: the mean and variance of the whole global batch, every rank's rows.
+
+        Two passes (the mean, then the squared deviations from it), each summed across ranks with a
+        differentiable all-reduce, so the gradient also flows through the other ranks' rows, exactly as
+        one process with the whole batch would compute it.
+        """
+        n = torch.tensor([float(flat.shape[0])], device=flat.device, dtype=flat.dtype)
+        sums = _summed_over_ranks(torch.cat([flat.sum(0), n]))  # (C + 1): feature sums and the row count
+        count = sums[-1].detach()
+        mean = sums[:-1] / count  # (C,)
+        var = _summed_over_ranks(((flat - mean) ** 2).sum(0)) / count  # (C,), biased: what normalisation uses
+        with torch.no_grad():  # running estimates as F.batch_norm keeps them: unbiased variance
+            self.running_mean.mul_(1 - self.momentum).add_(mean.detach(), alpha=self.momentum)
+            self.running_var.mul_(1 - self.momentum).add_(var.detach() * count / (count - 1), alpha=self.momentum)
+        return (flat - mean) / torch.sqrt(var + self.eps) * self.gain + self.bias
+
+
+def _summed_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """A sum over the job's ranks that gradients flow back through (each rank gets the sum of the ranks' gradients).
+
+    torch.distributed.nn.functional.all_reduce is the autograd-aware collective of this PyTorch; it warns
+    that it will move to the functional collectives, which do not differentiate the same way yet.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(t)
 
 
 def embed(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

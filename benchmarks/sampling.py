@@ -1,16 +1,23 @@
-"""Items per second: batched sampling (makemore.sample) against a one-item-at-a-time Python loop.
+"""Items per second and seconds per request: batched sampling, cached decoding, most-likely search, constraints.
 
-For each of the essay's five models, on one dataset: bigram-counts is fitted (counting, exact);
-the four neural models are trained briefly (--steps AdamW steps of their "fast" recipe, a few
-seconds each) so that they end items at realistic lengths — the speed of sampling does not depend
-on how well a model is trained, only on how long its items are. Then, on the same model, side by side:
+Three tables, on one dataset (names by default):
 
-- batched: `generate(model, vocab, -n)`, all items advancing together, one model call per position;
-- loop: the lecture's loop, one item at a time, one model call per character of each item, timed on
-  --loop-n items and scaled to items per second.
+1. essay: for each of the essay's five models, batched sampling (`generate`, all items advancing
+   together, one model call per position) against the lecture's one-item-at-a-time loop, timed on
+   --loop-n items and scaled to items per second.
+2. decoding: for each sequence model, items per second with the model's cache (`makemore.decoding`:
+   a transformer's keys and values, a recurrent state, the convolutional WaveNet's queues) and
+   without it (every step reads each item whole again, as sampling did before caches), at batch
+   sizes 1, 64 and 1,024: -n items each, --batch1-n at batch 1 (a Python loop per item: slow, and
+   the rate does not depend on the count).
+3. search: seconds for `--most-likely 100`, for 100 items `--suffix ella` and 100 `--contains qu`
+   (exact rejection: about 100 / P(constraint) draws; the estimated P is printed beside it), from a
+   names WaveNet and transformer (and wavenet-conv).
 
-Both draw from the same distribution (temperature 1, max_len = twice the longest training item);
-the mean length of the items is printed beside each rate so the two are seen to do the same work.
+Models come from --runs DIR (DIR/<model>/, e.g. a `makemore reproduce` or `leaderboard` output) when
+there, else they are trained here, once for all tables: the essay's models --steps steps of their
+"fast" recipe, the sequence models --seq-steps steps at batch --seq-batch (short recipes: the speed of
+sampling depends only on how long the items are, the constraints' rates on how well names were learnt).
 
     MAKEMORE_DATA=../shared/data python benchmarks/sampling.py
 """
@@ -20,17 +27,25 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 
-from makemore.data import BOUNDARY, make_splits, read_items
+from makemore.checkpoint import load_run
+from makemore.constraints import Constraint, estimate_probability
+from makemore.data import BOUNDARY, read_items
 from makemore.datasets import locate_input
 from makemore.models import build_model
 from makemore.recipes import get_recipe
 from makemore.reproduce import ESSAY_MODELS
-from makemore.runs import default_block_size
-from makemore.sample import generate
+from makemore.runs import default_block_size, splits_for
+from makemore.sample import generate, sample_indices
+from makemore.search import most_likely
 from makemore.train import train
+
+SEQUENCE_MODELS = ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]
+SEARCH_MODELS = ["wavenet", "transformer", "wavenet-conv"]
+EMPTY = '""'  # how the empty item is shown
 
 
 @torch.no_grad()
@@ -63,31 +78,101 @@ def best_of(repeats: int, fn):
     return best, result
 
 
-def build(name: str, items: list[str], steps: int, seed: int):
-    splits = make_splits(items, default_block_size(name))
-    torch.manual_seed(seed)
+BUILT: dict[str, tuple] = {}  # name -> (model, vocab, how): each model is made once for all tables
+
+
+def build(name: str, items: list[str], args):
+    """(model, vocab, how it was made): loaded from --runs DIR/<name> when there, else trained here (once)."""
+    if name not in BUILT:
+        BUILT[name] = _build(name, items, args)
+    return BUILT[name]
+
+
+def _build(name: str, items: list[str], args):
+    if args.runs is not None and (args.runs / name / "run.json").exists():
+        model, vocab, meta = load_run(args.runs / name)
+        return model.eval(), vocab, f"{meta.get('recipe', {}).get('steps', '?'):,} steps, val {meta['metrics']['val_nll']:.3f}"
+    splits = splits_for(items, name, default_block_size(name))  # windows, or whole items for a sequence model
+    torch.manual_seed(args.seed)
     model = build_model(name, vocab_size=splits.vocab.size)
     recipe = get_recipe(name)
     start = time.perf_counter()
-    if getattr(model, "trainable", True):
-        recipe.steps = steps
-        recipe.eval_interval = 0
-        train(model, splits.train, recipe, seed=seed)
-        how = f"trained {steps:,} steps"
-    else:
-        train(model, splits.train, recipe, seed=seed)  # fits the counts
-        how = "fitted (counts)"
-    model.eval()
-    return model, splits.vocab, f"{how}, {time.perf_counter() - start:.1f} s"
+    if not getattr(model, "trainable", True):
+        train(model, splits.train, recipe, seed=args.seed)  # fits the counts
+        return model.eval(), splits.vocab, "fitted (counts)"
+    sequence = name in SEQUENCE_MODELS
+    recipe.steps, recipe.eval_interval = (args.seq_steps if sequence else args.steps), 0
+    recipe.warmup_steps = min(recipe.warmup_steps, recipe.steps // 10)
+    recipe.batch_size = args.seq_batch if sequence else recipe.batch_size
+    train(model, splits.train, recipe, seed=args.seed)
+    return model.eval(), splits.vocab, f"trained {recipe.steps:,} steps, {time.perf_counter() - start:.0f} s"
+
+
+def essay_table(args, items, max_len) -> None:
+    print(f"\nbatched n={args.n:,}, loop n={args.loop_n:,}")
+    print(f"{'model':<14} {'built':<28} {'batched items/s':>16} {'len':>5} {'loop items/s':>13} {'len':>5} {'speedup':>8}")
+    for name in args.models.split(","):
+        model, vocab, how = build(name, items, args)
+        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
+        batched_s, batched = best_of(args.repeats, lambda: generate(model, vocab, args.n, max_len=max_len, seed=args.seed))
+        loop_s, looped = best_of(args.repeats, lambda: one_at_a_time(model, args.loop_n, max_len, args.seed))
+        batched_rate, loop_rate = args.n / batched_s, args.loop_n / loop_s
+        batched_len = sum(len(s.item) for s in batched) / len(batched)
+        loop_len = sum(len(ix) for ix in looped) / len(looped)
+        print(f"{name:<14} {how:<28} {batched_rate:>16,.0f} {batched_len:>5.1f} {loop_rate:>13,.0f} {loop_len:>5.1f} "
+              f"{batched_rate / loop_rate:>7.0f}x", flush=True)
+
+
+def decoding_table(args, items, max_len) -> None:
+    print(f"\ncached vs uncached decoding: {args.n:,} items per rate ({args.batch1_n:,} at batch 1, scaled)")
+    print(f"{'model':<14} {'built':<28} {'batch':>6} {'uncached items/s':>17} {'cached items/s':>15} "
+          f"{'speedup':>8} {'len':>5}")
+    for name in SEQUENCE_MODELS:
+        model, vocab, how = build(name, items, args)
+        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
+        for batch in (1, 64, 1024):
+            n = args.batch1_n if batch == 1 else args.n
+            rates = []
+            for cache in (False, True):
+                seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, n, max_len=max_len, seed=args.seed,
+                                                                        batch_size=batch, cache=cache))
+                rates.append(n / seconds)
+            mean_len = sum(len(s.item) for s in drawn) / len(drawn)
+            print(f"{name:<14} {how:<28} {batch:>6,} {rates[0]:>17,.0f} {rates[1]:>15,.0f} {rates[1] / rates[0]:>7.1f}x "
+                  f"{mean_len:>5.1f}", flush=True)
+
+
+def search_table(args, items, max_len) -> None:
+    print(f"\nsearch and constraints: 100 items each, max_len {max_len}, seed {args.seed}")
+    print(f"{'model':<14} {'built':<28} {'request':<18} {'seconds':>8}  detail")
+    for name in SEARCH_MODELS:
+        model, vocab, how = build(name, items, args)
+        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
+        seconds, found = best_of(1, lambda: most_likely(model, vocab, 100, max_len=max_len))
+        print(f"{name:<14} {how:<28} {'--most-likely 100':<18} {seconds:>8.2f}  {found.expansions:,} prefixes expanded, "
+              f"exact: {found.exact}; first {', '.join(s.item or EMPTY for s in found.items[:4])}", flush=True)
+        for flag, constraint in (("--suffix ella", Constraint(suffix="ella")), ("--contains qu", Constraint(contains="qu"))):
+            seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, 100, max_len=max_len, seed=args.seed,
+                                                                    suffix=constraint.suffix,
+                                                                    contains=constraint.contains))
+            walks = sample_indices(model, 2000, max_len, torch.Generator().manual_seed(args.seed))
+            p = estimate_probability(model, vocab, "", constraint, walks)
+            print(f"{name:<14} {how:<28} {flag:<18} {seconds:>8.2f}  P = {p:.4f}, ~{100 / p:,.0f} draws; "
+                  f"first {', '.join(s.item for s in drawn[:4])}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
-    parser.add_argument("--models", default=",".join(ESSAY_MODELS), help="comma-separated (default: the essay's five)")
-    parser.add_argument("-n", type=int, default=10_000, help="items drawn batched (default: 10,000)")
+    parser.add_argument("--tables", default="essay,decoding,search", help="which tables (default: all three)")
+    parser.add_argument("--models", default=",".join(ESSAY_MODELS), help="essay table's models (default: the essay's five)")
+    parser.add_argument("--runs", type=Path, default=None, help="folder of trained runs, DIR/<model> (default: train here)")
+    parser.add_argument("-n", type=int, default=10_000, help="items per batched rate (default: 10,000)")
+    parser.add_argument("--batch1-n", type=int, default=1_000, help="items drawn at batch 1 (default: 1,000)")
     parser.add_argument("--loop-n", type=int, default=200, help="items drawn one at a time (default: 200)")
-    parser.add_argument("--steps", type=int, default=1000, help="training steps of the neural models (default: 1000)")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps of the essay's models (default: 1000)")
+    parser.add_argument("--seq-steps", type=int, default=1500, help="training steps of the sequence models (default: 1500)")
+    parser.add_argument("--seq-batch", type=int, default=128, help="their batch size, in items (default: 128)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each, fastest kept (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
@@ -97,18 +182,10 @@ def main() -> None:
     items = read_items(path)
     max_len = 2 * max(len(it) for it in items)
     print(f"{path.name}: {len(items):,} items; max_len {max_len}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s); batched n={args.n:,}, loop n={args.loop_n:,}; best of {args.repeats}")
-    print(f"{'model':<14} {'built':<28} {'batched items/s':>16} {'len':>5} {'loop items/s':>13} {'len':>5} {'speedup':>8}")
-    for name in args.models.split(","):
-        model, vocab, how = build(name, items, args.steps, args.seed)
-        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
-        batched_s, batched = best_of(args.repeats, lambda: generate(model, vocab, args.n, max_len=max_len, seed=args.seed))
-        loop_s, looped = best_of(args.repeats, lambda: one_at_a_time(model, args.loop_n, max_len, args.seed))
-        batched_rate, loop_rate = args.n / batched_s, args.loop_n / loop_s
-        batched_len = sum(len(s.item) for s in batched) / len(batched)
-        loop_len = sum(len(ix) for ix in looped) / len(looped)
-        print(f"{name:<14} {how:<28} {batched_rate:>16,.0f} {batched_len:>5.1f} {loop_rate:>13,.0f} {loop_len:>5.1f} "
-              f"{batched_rate / loop_rate:>7.0f}x", flush=True)
+          f"{torch.get_num_threads()} thread(s); best of {args.repeats}")
+    tables = {"essay": essay_table, "decoding": decoding_table, "search": search_table}
+    for table in args.tables.split(","):
+        tables[table](args, items, max_len)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from makemore.models import build_model
 from makemore.runs import RunSpec
 from makemore.sample import check_controls, generate
 from makemore.scoring import top_next_chars
+from makemore.search import most_likely
+from makemore.serve.config import ServeConfig
 from makemore.train import Recipe
 
 from .conftest import call
@@ -67,6 +69,10 @@ LIBRARY = {
     "min_len": (lambda v: check_controls(min_len=v), INTS + ["100000", "100001"]),
     "max_len": (lambda v: check_controls(max_len=v), INTS + ["100000", "100001"]),
     "k": (lambda v: top_next_chars(*tiny_model(), "", k=v), INTS),
+    "max_expansions": (lambda v: most_likely(*tiny_model(), 1, max_len=2, max_expansions=v),
+                       INTS + ["10000000", "10000001"]),
+    "port": (lambda v: ServeConfig(port=v), INTS + ["65535", "65536"]),
+    "workers": (lambda v: ServeConfig(workers=v), INTS + ["64", "65"]),
 }
 # parameters whose meaning (and bound) depends on the command: (command, dest) -> entry point, values
 BY_COMMAND = {
@@ -80,6 +86,7 @@ BY_COMMAND = {
     ("backprop", "split_seed"): (lambda v: gradient_check(ITEMS, split_seed=v, batch_size=2), SEEDS),
     ("diagnose", "seed"): (lambda v: diagnose(ITEMS, seed=v, steps=1), SEEDS),
     ("sample", "seed"): (lambda v: generate(*tiny_model(), 1, max_len=2, seed=v), SEEDS),
+    ("sample", "most_likely"): (lambda v: most_likely(*tiny_model(), v, max_len=2), INTS + ["100000", "100001"]),
     ("batchnorm", "batch_size"): (None, INTS),  # the batch is cut from the val split by the command: CLI only
     ("batchnorm", "index"): (lambda v: single_example_modes(build_model("mlp-bn"), _batch(), index=v), INTS),
 }
@@ -99,6 +106,7 @@ PREFIX = {
     "leaderboard": ["leaderboard", "-i", MISSING, "-o", "{tmp}/r"], "diagnose": ["diagnose", "-i", MISSING],
     "batchnorm": ["batchnorm", MISSING], "backprop": ["backprop", "-i", MISSING, "--check", "--train"],
     "claims": ["claims", "-i", MISSING], "plot-bigrams": ["plot-bigrams", "-i", MISSING],
+    "serve": ["serve", MISSING],  # a missing run is refused before anything is loaded or served
 }
 MODEL_OF = {"block_size": "mlp", "n_layer": "gru", "n_head": "transformer", "dropout": "gru", "smoothing": "bigram-counts"}
 

@@ -92,6 +92,10 @@ MAX_SAMPLES = 1_000_000  # most items one sampling call may ask for
 MAX_LEN = 100_000  # longest item one sampling call may ask for, in characters
 MAX_BLOCK_SIZE = 1024  # characters of context; far beyond any item a character model is for
 MAX_THREADS = 1024  # CPU threads PyTorch may be asked to use
+MAX_MOST_LIKELY = 100_000  # most items one most-likely search may rank (each one a search result held in memory)
+MAX_EXPANSIONS = 10_000_000  # most prefixes one most-likely search may expand (its frontier grows with them)
+MAX_REQUEST_ITEMS = 1_000  # most items one request to `makemore serve` may ask for or send
+MAX_REQUEST_CHARS = 1_000  # longest string (prefix, item) and item one request to `makemore serve` may ask for
 
 BOUNDS: dict[str, Bound] = {
     # training (Recipe)
@@ -127,8 +131,18 @@ BOUNDS: dict[str, Bound] = {
     "min_len": Bound(int, 0, MAX_LEN),
     "max_len": Bound(int, 1, MAX_LEN),
     "next.k": Bound(int, 1),  # how many next characters `next` shows
+    "max_draws": Bound(int, 1),  # items a constrained request (suffix, contains) may draw before giving up
+    "most_likely.n": Bound(int, 1, MAX_MOST_LIKELY),  # how many of the most likely items the search ranks
+    "max_expansions": Bound(int, 1, MAX_EXPANSIONS),  # prefixes the most-likely search may expand
     # machine
     "threads": Bound(int, 1, MAX_THREADS),
+    # makemore serve: the TCP port, and what one request may ask of a shared server (its time is everyone's)
+    "port": Bound(int, 1, 65_535),
+    "workers": Bound(int, 1, 64),  # model calls at once
+    "serve.n": Bound(int, 1, MAX_REQUEST_ITEMS),
+    "serve.min_len": Bound(int, 0, MAX_REQUEST_CHARS),
+    "serve.max_len": Bound(int, 1, MAX_REQUEST_CHARS),
+    "serve.k": Bound(int, 1, MAX_REQUEST_CHARS),
     # the essay's studies
     "diagnose.batch_size": Bound(int, 1, 65_536),  # the batch diagnose looks at, at once
     "batchnorm.batch_size": Bound(int, 1),  # the val batch the batchnorm study forwards

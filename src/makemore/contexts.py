@@ -8,7 +8,12 @@ into what the model reads, keyed on the model's registered layout, never on its 
   (exactly the windows it was trained on);
 - a sequence model reads the whole sequence and predicts at its last position; one whose config
   has a block_size (a transformer's position table, wavenet-conv's window) reads its last
-  block_size positions only.
+  block_size positions only. A model whose window slides by itself (`window_slides`: wavenet-conv,
+  each output reading exactly its last block_size inputs) is given longer sequences whole when
+  scoring, every position in one call, since cropping would not change what any position reads.
+
+Generating one character after another reads these one position at a time instead, through the
+models' caches: `makemore.decoding`.
 """
 
 from __future__ import annotations
@@ -61,8 +66,8 @@ def target_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torc
     if layout_of(model) == "windows":
         windows = F.pad(X, (ctx - 1, 0), value=BOUNDARY).unfold(1, ctx, 1)  # (N, L, T): window before each target
         logits = model(windows.reshape(N * L, ctx).contiguous())[0].view(N, L, -1)
-    elif ctx is None or L <= ctx:
-        logits = model(X)[0]  # (N, L, V): every position in one call
+    elif ctx is None or L <= ctx or getattr(model, "window_slides", False):
+        logits = model(X)[0]  # (N, L, V): every position in one call (a sliding window reads its last ctx by itself)
     else:  # longer than the model reads: the first ctx positions at once, then one cropped call per position
         rest = [model(X[:, t - ctx + 1:t + 1])[0][:, -1:] for t in range(ctx, L)]
         logits = torch.cat([model(X[:, :ctx])[0], *rest], dim=1)

@@ -25,8 +25,11 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn as nn
 
-from .contexts import crop, next_logits, target_log_probs
+from .contexts import target_log_probs
+from .constraints import (ESTIMATE_WALKS, MAX_DRAWS, Constraint, check_constraint, draw_satisfying,
+                          estimate_probability, too_unlikely)
 from .data import BOUNDARY, Vocab
+from .decoding import Decoder
 from . import bounds
 from .device import model_device
 from .bounds import MAX_LEN, MAX_SAMPLES
@@ -80,18 +83,19 @@ def truncate_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float
 @torch.no_grad()
 def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Generator, prefix: Sequence[int],
                   temperature: float, top_k: int | None, top_p: float | None,
-                  min_len: int) -> tuple[list[list[int]], list[float]]:
+                  min_len: int, cache: bool = True) -> tuple[list[list[int]], list[float]]:
     """One batch of n items: (index lists without the boundary, prefix included; log-probs)."""
     device = model_device(model)
     P = len(prefix)
-    # the item so far, [0] + prefix + what was drawn; the model reads its last max_context positions
-    seq = crop(model, torch.tensor([BOUNDARY, *prefix], dtype=torch.long, device=device).expand(n, P + 1))
+    # the item so far, [0] + prefix + what was drawn; the decoder gives the logits of its next character
+    # (the model reads its last max_context positions, or carries a cache: makemore.decoding)
+    decoder = Decoder(model, [BOUNDARY, *prefix], n, cache=cache)
     out = torch.zeros((n, max(max_len - P, 0)), dtype=torch.long, device=device)  # characters after the prefix
     length = torch.full((n,), max_len - P, dtype=torch.long, device=device)
     log_prob = torch.zeros(n, dtype=torch.float64, device=device)
     active = torch.arange(n, device=device)  # rows still growing; only they go through the model
     for t in range(P, max_len + 1):  # t: characters in the item so far
-        logits = next_logits(model, seq).float()  # (B, V)
+        logits = decoder.logits.float()  # (B, V)
         if t == max_len:  # the length bound: this item ends here
             nxt = torch.full((active.numel(),), BOUNDARY, dtype=torch.long, device=device)
         else:
@@ -110,39 +114,43 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
         if not bool(keep.any()):
             break
         active = active[keep]
-        seq = crop(model, torch.cat([seq[keep], nxt[keep, None]], dim=1))
+        decoder.advance(keep, nxt[keep])
     if P:
-        log_prob += _prefix_log_prob(model, prefix, device)
+        log_prob += prefix_log_prob(model, prefix, device)
     rows = out.tolist()
     lengths = length.tolist()
     return [list(prefix) + row[:k] for row, k in zip(rows, lengths)], log_prob.tolist()
 
 
-def _prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
+@torch.no_grad()
+def prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
     """log p(prefix) under the model: the same for every item, so computed once, all positions in one call."""
     X = torch.tensor([[BOUNDARY, *prefix[:-1]]], dtype=torch.long, device=device)  # (1, P): what precedes each
     Y = torch.tensor([list(prefix)], dtype=torch.long, device=device)
     return float(target_log_probs(model, X, Y).sum())
 
 
-def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size):
+def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size, cache):
     done = 0
     batch_size = max(1, min(batch_size, BATCH_CHARS // max_len))  # long items: fewer at once, memory stays bounded
     while done < n:
         m = min(batch_size, n - done)
-        yield _sample_batch(model, m, max_len, generator, prefix, temperature, top_k, top_p, min_len)
+        yield _sample_batch(model, m, max_len, generator, prefix, temperature, top_k, top_p, min_len, cache)
         done += m
 
 
 def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *,
                           prefix: Sequence[int] = (), temperature: float = 1.0, top_k: int | None = None,
-                          top_p: float | None = None, min_len: int = 0,
-                          batch_size: int = BATCH_SIZE) -> tuple[list[list[int]], list[float]]:
+                          top_p: float | None = None, min_len: int = 0, batch_size: int = BATCH_SIZE,
+                          cache: bool = True) -> tuple[list[list[int]], list[float]]:
     """n items as index lists (boundary removed, prefix included) and their log-probabilities under the model.
 
-    Each step feeds every unfinished item so far (the last block_size indices of it, for a windowed
-    model; `contexts.next_logits`) to the model at once and draws the next index from the controlled softmax. Model in eval mode while sampling
-    (BatchNorm uses its running statistics), then restored.
+    Each step gives the model every unfinished item's newest character at once (`decoding.Decoder`: a
+    sequence model carries its cache; a windowed model, or any model with cache=False, reads each item's
+    last block_size indices again, `contexts.next_logits`) and draws the next index from the controlled
+    softmax. The cache changes how the logits are computed, not what they are: the same seed gives the
+    same items either way (up to float rounding in the last digits of the logits). Model in eval mode while
+    sampling (BatchNorm uses its running statistics), then restored.
     """
     check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
                    prefix_len=len(prefix))
@@ -152,7 +160,7 @@ def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: tor
         indices: list[list[int]] = []
         log_probs: list[float] = []
         for ix, lp in _batches(model, n, max_len, generator, list(prefix), temperature, top_k, top_p, min_len,
-                               batch_size):
+                               batch_size, cache):
             indices += ix
             log_probs += lp
     finally:
@@ -176,31 +184,53 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
              device: str | torch.device | None = None, prefix: str = "", temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, min_len: int = 0,
              exclude: Iterable[str] | None = None, max_batches: int = NOVEL_MAX_BATCHES,
-             batch_size: int = BATCH_SIZE) -> list[Sample]:
+             batch_size: int = BATCH_SIZE, suffix: str | None = None, contains: str | None = None,
+             max_draws: int = MAX_DRAWS, cache: bool = True) -> list[Sample]:
     """n items with their log-probabilities; the same seed (and settings) gives the same items.
 
     With `exclude` (e.g. the training items), only novel items are kept: none in `exclude`, no
     duplicates. Batches of twice the missing count (at least 64) are drawn until there are exactly
     n; after `max_batches` batches without enough, a ParameterError (of `exclude`) says how many were found.
     Batches are drawn `batch_size` items at a time (memory), which does not change the items.
+
+    With `suffix` and/or `contains`, every item ends with / contains that string: the same distribution
+    conditioned on it, by exact rejection within `max_draws` draws (`makemore.constraints`).
+    `cache=False` decodes without the sequence models' caches (`makemore.decoding`): slower, same items.
     """
     check_controls(n=n, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
                    prefix_len=len(prefix))
     bounds.check("seed", seed)
+    bounds.check("max_draws", max_draws)
+    constraint = Constraint(suffix, contains)
+    check_constraint(vocab, constraint, prefix=prefix, min_len=min_len, max_len=max_len)
     device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     controls = dict(prefix=encode_prefix(vocab, prefix), temperature=temperature, top_k=top_k, top_p=top_p,
-                    min_len=min_len, batch_size=batch_size)
+                    min_len=min_len, batch_size=batch_size, cache=cache)
+
+    def draw(m: int) -> tuple[list[list[int]], list[float]]:
+        return sample_with_log_probs(model, m, max_len, generator, **controls)
+
+    def walks() -> list[list[int]]:  # unconstrained items (temperature 1, no masks): the constraint's probability
+        return sample_indices(model, ESTIMATE_WALKS, max_len, torch.Generator(device=device).manual_seed(seed),
+                              prefix=controls["prefix"], cache=cache)
+
+    if constraint:
+        return _constrained(model, vocab, n, draw, constraint, exclude, max_draws, batch_size, walks, prefix)
     if exclude is None:
-        indices, log_probs = sample_with_log_probs(model, n, max_len, generator, **controls)
+        indices, log_probs = draw(n)
         return [Sample(vocab.decode(ix), lp) for ix, lp in zip(indices, log_probs)]
-    taken = set(exclude)
+    return _novel(vocab, n, draw, set(exclude), max_batches)
+
+
+def _novel(vocab: Vocab, n: int, draw, taken: set[str], max_batches: int) -> list[Sample]:
+    """Draw batches until n items outside `taken` (and new to each other) are found."""
     found: list[Sample] = []
     drawn = 0
     for _ in range(max_batches):
         need = n - len(found)
         m = min(max(2 * need, 64), MAX_SAMPLES)  # a margin for repeats, without drawing far more than needed
-        indices, log_probs = sample_with_log_probs(model, m, max_len, generator, **controls)
+        indices, log_probs = draw(m)
         drawn += m
         for ix, lp in zip(indices, log_probs):
             item = vocab.decode(ix)
@@ -213,6 +243,28 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
         "exclude", f"left only {len(found):,} of {n:,} new items after {max_batches} batches ({drawn:,} draws): the "
                    f"model mostly repeats the excluded items or itself. Ask for fewer, or widen the sampling "
                    f"(a higher temperature, a larger top-k, top-p or maximum length)")
+
+
+def _constrained(model, vocab: Vocab, n: int, draw, constraint: Constraint, exclude, max_draws: int,
+                 batch_size: int, walks, prefix: str) -> list[Sample]:
+    """n items satisfying the constraint (and new, with `exclude`), by rejection; an error past the budget."""
+    taken = None if exclude is None else set(exclude)
+
+    def accept(ix: list[int]) -> bool:
+        item = vocab.decode(ix)
+        if not constraint.holds(item) or (taken is not None and item in taken):
+            return False
+        if taken is not None:
+            taken.add(item)
+        return True
+
+    def estimate() -> float | None:
+        return estimate_probability(model, vocab, prefix, constraint, walks())
+
+    drawn = draw_satisfying(draw, n, accept, max_draws, batch_size, estimate)
+    if len(drawn.found) < n:
+        raise too_unlikely(constraint, n, drawn, max_draws, estimate, novel=taken is not None)
+    return [Sample(vocab.decode(ix), lp) for ix, lp in drawn.found]
 
 
 def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int,

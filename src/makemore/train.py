@@ -286,7 +286,8 @@ def train(
             with clock.paused():  # evaluation and the hooks are not training
                 _report(model, val_data if evaluate_now else None, recipe, state, optimizer, hooks, mean_loss, lr,
                         parallel)
-        if hooks.should_stop is not None and share.any(hooks.should_stop()) and state.step < recipe.steps:
+        if hooks.should_stop is not None and share.stop_check_due(state.step) and share.any(hooks.should_stop()) \
+                and state.step < recipe.steps:
             sync_state()
             if hooks.on_checkpoint is not None:
                 hooks.on_checkpoint(state, optimizer)
@@ -294,6 +295,9 @@ def train(
     sync_state()
     model.eval()
     return TrainResult(state, optimizer)
+
+
+STOP_CHECK_EVERY = 10  # steps between a job's ranks agreeing whether to stop (Ctrl-C, SIGTERM)
 
 
 class _Share:
@@ -337,6 +341,11 @@ class _Share:
     def any(self, flag: bool) -> bool:
         """True if any rank says so: they stop together."""
         return flag if self.parallel is None else self.parallel.any(flag, self.device)
+
+    def stop_check_due(self, step: int) -> bool:
+        """Whether to ask about stopping after this step: every step alone; in a job every STOP_CHECK_EVERY steps,
+        at the same steps on every rank (the question is a collective: a round trip between the processes)."""
+        return self.parallel is None or step % STOP_CHECK_EVERY == 0
 
 
 def _step(net, optimizer, recipe: Recipe, state: TrainState, xb, yb, hooks: TrainHooks, running: torch.Tensor,

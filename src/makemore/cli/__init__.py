@@ -20,7 +20,7 @@ import sys
 from .. import __version__
 from ..atomic import disk_hint
 from ..errors import MakemoreError
-from . import generation, studies, training
+from . import generation, serve, studies, training
 from .common import FMT, Parser, cli_message, log
 from .config import apply_config_file
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_parsers(sub)
     generation.add_parsers(sub)
     studies.add_parsers(sub)
+    serve.add_parsers(sub)
     training.add_models_parser(sub)
     return parser
 

@@ -17,7 +17,9 @@ from ..data import TextOptions, read_items
 from ..device import pick_device
 from ..errors import MakemoreError
 from ..plots import bigram_heatmap
+from ..constraints import Constraint, check_constraint
 from ..sample import check_controls, generate
+from ..search import MAX_EXPANSIONS, most_likely
 from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of, score_items,
                        token_display, top_next_chars, training_log_probs)
 from .common import FMT, add_common, checked, load_recorded_items, log, resolve_input_file, set_threads, wrap
@@ -71,32 +73,70 @@ def cmd_sample(args) -> None:
     # every option is checked before the run is loaded
     check_controls(n=args.n, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    min_len=args.min_len, prefix_len=len(args.prefix))
+    if args.most_likely and (args.temperature != 1.0 or args.top_k is not None or args.top_p is not None):
+        raise MakemoreError("--most-likely ranks items by the model's own probabilities; --temperature, --top-k and "
+                            "--top-p only shape random draws: leave them out")
+    check_constraint(None, Constraint(args.suffix, args.contains), prefix=args.prefix, min_len=args.min_len,
+                     max_len=args.max_len)
     model, vocab, meta, device = _load(args)
-    prefix = _item_options(meta).apply(args.prefix) if args.prefix else ""
+    options = _item_options(meta)
+    prefix, suffix, contains = (options.apply(t) if t else t for t in (args.prefix, args.suffix, args.contains))
     max_len = args.max_len or max(min(2 * int(meta.get("max_item_len", 32)), MAX_LEN), args.min_len, len(prefix), 1)
     check_controls(max_len=max_len, min_len=args.min_len, prefix_len=len(prefix))
-    check_known(vocab, [prefix], "--prefix")
+    for flag_name, text in (("--prefix", prefix), ("--suffix", suffix), ("--contains", contains)):
+        check_known(vocab, [text or ""], flag_name)
     exclude = None
     if args.novel:
         exclude = _training_items(meta, args.input, args.run_dir, "--novel")
     elif args.input:
         log("note: -i is only used with --novel; ignored")
+    if args.max_expansions != MAX_EXPANSIONS and not args.most_likely:
+        log("note: --max-expansions is only used with --most-likely; ignored")
+    settings = {"prefix": prefix, "min_len": args.min_len, "max_len": max_len, "novel": args.novel,
+                **{k: v for k, v in (("suffix", suffix), ("contains", contains)) if v is not None}}
+    if args.most_likely:
+        return _sample_most_likely(args, model, vocab, exclude, settings)
     samples = generate(model, vocab, args.n, max_len=max_len, seed=args.seed, device=device, prefix=prefix,
                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_len=args.min_len,
-                       exclude=exclude)
+                       exclude=exclude, suffix=suffix, contains=contains)
     if args.format == "text":
         _write_lines(s.item for s in samples)
-    elif args.format == "csv":
+        return
+    settings = {"n": args.n, "seed": args.seed, "temperature": args.temperature, "top_k": args.top_k,
+                "top_p": args.top_p, **settings}
+    _write_scored(args, samples, settings)
+
+
+def _write_scored(args, samples, settings: dict, **extra) -> None:
+    """Items with their log-probabilities as csv or json (json with the settings and `extra` fields)."""
+    if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["item", "log_prob"])
         writer.writerows([s.item, f"{s.log_prob:.6f}"] for s in samples)
-    else:
-        settings = {"n": args.n, "seed": args.seed, "temperature": args.temperature, "top_k": args.top_k,
-                    "top_p": args.top_p, "prefix": prefix, "min_len": args.min_len, "max_len": max_len,
-                    "novel": args.novel}
-        payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE,
-                   "items": [{"item": s.item, "log_prob": round(s.log_prob, 6)} for s in samples]}
-        sys.stdout.write(json_text(payload, indent=1))
+        return
+    payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE, **extra,
+               "items": [{"item": s.item, "log_prob": round(s.log_prob, 6)} for s in samples]}
+    sys.stdout.write(json_text(payload, indent=1))
+
+
+def _sample_most_likely(args, model, vocab, exclude, settings: dict) -> None:
+    """`sample --most-likely N`: the N most probable items, highest first, with their log-probabilities."""
+    found = most_likely(model, vocab, args.most_likely, max_len=settings["max_len"], prefix=settings["prefix"],
+                        min_len=args.min_len, exclude=exclude, suffix=settings.get("suffix"),
+                        contains=settings.get("contains"), max_expansions=args.max_expansions)
+    if not found.exact:
+        log(f"note: the search stopped at --max-expansions {args.max_expansions:,} prefixes: these are the best "
+            f"{len(found.items):,} items it found, not certainly the {args.most_likely:,} most likely; raise "
+            f"--max-expansions for an exact answer")
+    elif len(found.items) < args.most_likely:
+        log(f"note: only {len(found.items):,} items fit these settings")
+    if args.format == "text":
+        width = min(max([4, *(len(s.item) for s in found.items)]), 40)
+        _write_lines([f"{'item':<{width}}  {'log_prob':>9}"] +
+                     [f"{s.item:<{width}}  {s.log_prob:>9.4f}" for s in found.items])
+        return
+    settings = {"most_likely": args.most_likely, "max_expansions": args.max_expansions, **settings}
+    _write_scored(args, found.items, settings, exact=found.exact, expansions=found.expansions)
 
 
 # ----------------------------------------------------------------------------- score
@@ -215,7 +255,9 @@ def add_sample(sub) -> None:
                     "included, and the end token; `makemore score` prints the same number."),
         epilog="examples:\n  makemore sample runs/wavenet -n 20 --seed 1\n"
                "  makemore sample runs/wavenet --prefix ka --min-len 4 --max-len 8 --temperature 0.8\n"
-               "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv")
+               "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv\n"
+               "  makemore sample runs/wavenet -n 10 --suffix ella\n"
+               "  makemore sample runs/wavenet --most-likely 20 --min-len 4 --novel")
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("-n", "--num", dest="n", type=checked("n"), default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
     p.add_argument("--seed", type=checked("seed"), default=0, help="sampling seed; the same seed gives the same items (default: 0)")
@@ -233,9 +275,21 @@ def add_sample(sub) -> None:
     p.add_argument("--novel", action="store_true",
                    help="only items not in the training file, without duplicates; -n is still met by drawing more "
                         "batches (at most 50, else an error)")
+    p.add_argument("--suffix", default=None, metavar="STR",
+                   help="every item ends with STR: the same distribution conditioned on it (exact; draws more items "
+                        "until -n are found, an error if the model makes it too rare)")
+    p.add_argument("--contains", default=None, metavar="STR",
+                   help="every item contains STR (anywhere, the prefix included), as --suffix")
+    p.add_argument("--most-likely", type=checked("n", "most_likely.n"), default=None, metavar="N",
+                   help="instead of random items, the N most probable ones under the model, highest first with their "
+                        "log_prob (exact search; -n, --seed, --temperature, --top-k, --top-p do not apply)")
+    p.add_argument("--max-expansions", type=checked("max_expansions"), default=MAX_EXPANSIONS, metavar="N",
+                   help=f"--most-likely: prefixes the search may expand before it stops with the best found "
+                        f"(said on stderr; default: {MAX_EXPANSIONS:,})")
     p.add_argument("-i", "--input", metavar="FILE", help="the training file for --novel, if it moved since training (default: the one run.json records)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
-                   help="text: one item per line; json, csv: with each item's log_prob (default: text)")
+                   help="text: one item per line (--most-likely: with log_prob); json, csv: with each item's "
+                        "log_prob (default: text)")
     add_common(p)
     p.set_defaults(func=cmd_sample)
 

@@ -7,6 +7,10 @@ wavenet-conv) take whole padded items idx (B, L) and give logits (B, L, vocab_si
 prediction per position (registry.py). Training, evaluation and sampling are written once for
 both (`makemore.contexts`). idx and targets may come in any
 integer dtype (datasets keep them as int8/int16 to save memory): models index with `.long()`.
+
+The sequence models also decode incrementally, beside that contract: `init_state(batch_size)` and
+`step(idx, state) -> (logits, state)` read one more position given what they carry (a key/value
+cache, a recurrent state, a queue per WaveNet level); `makemore.decoding` says how they are used.
 """
 
 from . import bigram, mlp, ngram, wavenet  # noqa: F401  (registration side effect)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .layers import cross_entropy
 from .registry import register
@@ -55,6 +56,39 @@ class Recurrent(nn.Module):
         logits = self.lm_head(self.drop(h))  # (B, L, V)
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
+
+    # incremental decoding (makemore.decoding): the recurrent state is all a position passes on, so carrying
+    # it makes each new character one step of the cell. Stored batch first, (B, n_layer, H), as the decoder
+    # keeps rows; the LSTM carries its memory cell beside its hidden state.
+
+    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The zero state forward starts from: (h,) or, for the LSTM, (h, c), each (B, n_layer, H)."""
+        zeros = self.lm_head.weight.new_zeros(batch_size, self.config.n_layer, self.config.n_hidden)
+        return (zeros, zeros) if self.cell is nn.LSTM else (zeros,)
+
+    def step(self, idx: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        """Read one more position idx (B,): (logits (B, V), the new state)."""
+        if self.cell is nn.RNN:
+            return self._elman_step(idx, state[0])
+        x = self.wte(idx.long())[:, None]  # (B, 1, E)
+        hx = tuple(s.transpose(0, 1).contiguous() for s in state)  # (n_layer, B, H): what nn.GRU/LSTM take
+        h, hx = self.rnn(x, hx if self.cell is nn.LSTM else hx[0])  # h (B, 1, H)
+        hx = hx if isinstance(hx, tuple) else (hx,)
+        return self.lm_head(h[:, 0]), tuple(s.transpose(0, 1) for s in hx)  # (B, V); state (B, n_layer, H)
+
+    def _elman_step(self, idx: torch.Tensor, h: torch.Tensor):
+        """nn.RNN's formula written out for one position, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) per layer:
+        at batch 1,024 nn.RNN spends as long stacking its one-position output as computing it. The first
+        layer's input term is a row of a (V, H) table, the embedding table through W_ih."""
+        rnn, layers = self.rnn, []
+        x = F.linear(self.wte.weight, rnn.weight_ih_l0, rnn.bias_ih_l0)[idx.long()]  # (B, H)
+        for layer in range(self.config.n_layer):
+            if layer:
+                x = F.linear(x, getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"bias_ih_l{layer}"))
+            w_hh, b_hh = getattr(rnn, f"weight_hh_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+            x = torch.tanh(torch.addmm(x + b_hh, h[:, layer], w_hh.t()))  # (B, H): this layer's new state
+            layers.append(x)
+        return self.lm_head(x), (torch.stack(layers, dim=1),)  # (B, V); (B, n_layer, H)
 
 
 @register("rnn", config=RecurrentConfig, layout="sequence", mechanism="Elman RNN over the whole item")

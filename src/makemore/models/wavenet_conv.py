@@ -35,3 +35,33 @@ class WaveNetConv(WaveNet):
         logits = self.out(x)  # (B, L, V): T-1 = 1 + 2 + 4 + ... positions consumed, L left
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
+
+    # Each output reads exactly its last block_size inputs however long the item, so a forward over a longer
+    # sequence needs no cropping (contexts.target_log_probs) and the cached step below has no position bound.
+    window_slides = True
+
+    # Incremental decoding (makemore.decoding), the "fast WaveNet" idea (Paine et al. 2016): level k joins
+    # its newest input with the one 2^k positions back, so it keeps a queue of its last 2^k inputs. A new
+    # character then costs one fusion per level instead of the whole tree over the window.
+
+    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The queues after the block_size - 1 boundaries forward pads with: level k's last 2^k inputs, (B, 2^k, C_k).
+
+        Every padded position holds the same boundary, so each level's queue is one vector repeated.
+        """
+        x = embed(self.C, torch.zeros(1, dtype=torch.long, device=self.C.device))  # (1, E): the boundary
+        queues = []
+        for k, level in enumerate(self.levels):
+            queues.append(x[:, None].expand(batch_size, 2 ** k, x.shape[-1]))  # (B, 2^k, C_k)
+            x = level.fuse(torch.cat([x, x], dim=-1))  # this level's output over the padding, (1, H)
+        return tuple(queues)
+
+    def step(self, idx: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        """Read one more position idx (B,): (logits (B, V), the queues moved on by one)."""
+        x = embed(self.C, idx)  # (B, E)
+        queues = []
+        for level, queue in zip(self.levels, state):
+            y = level.fuse(torch.cat([queue[:, 0], x], dim=-1))  # (B, 2C) -> (B, H): oldest queued, then newest
+            queues.append(torch.cat([queue[:, 1:], x[:, None]], dim=1))  # drop the oldest, queue the newest
+            x = y
+        return self.out(x), tuple(queues)  # (B, V)

@@ -17,6 +17,7 @@ import pytest
 
 from makemore.bounds import MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from makemore.scoring import explain_item, percentile_of, score_items, top_next_chars
+from makemore.search import most_likely
 from makemore.serve.catalog import find_runs, load_catalog, run_ids
 from makemore.serve.config import ServeConfig, is_loopback
 
@@ -93,6 +94,49 @@ def test_sample_novel_leaves_out_the_training_items(client, catalog):
     items = [s["item"] for s in data["items"]]
     assert len(items) == len(set(items)) == 30
     assert not set(items) & set(catalog.runs["essay/bigram-counts"].items)
+
+
+def test_sample_suffix_and_contains_are_honoured_with_prefix_and_lengths(client, catalog):
+    run = catalog.runs[RUN]
+    body = {"run": RUN, "n": 12, "prefix": "k", "suffix": "a", "min_len": 3, "max_len": 8, "seed": 3}
+    data = post(client, "/api/sample", body).json()
+    items = [s["item"] for s in data["items"]]
+    assert len(items) == 12 and "exact" not in data, data
+    assert all(it.startswith("k") and it.endswith("a") and 3 <= len(it) <= 8 for it in items), items
+    assert post(client, "/api/sample", body).json() == data  # same seed, same items
+    for s, scored in zip(data["items"], score_items(run.model, run.vocab, items)):
+        assert s["log_prob"] == pytest.approx(scored.log_prob, abs=1e-4)
+    contains = post(client, "/api/sample", {"run": RUN, "n": 12, "contains": "an", "seed": 4}).json()["items"]
+    assert len(contains) == 12 and all("an" in s["item"] for s in contains), contains
+    both = post(client, "/api/sample", {"run": "essay/bigram-counts", "n": 10, "suffix": "n", "contains": "e",
+                                        "novel": True, "seed": 5}).json()["items"]
+    new = [s["item"] for s in both]
+    assert len(set(new)) == 10 and all(it.endswith("n") and "e" in it for it in new), new
+    assert not set(new) & set(catalog.runs["essay/bigram-counts"].items)
+
+
+def test_most_likely_is_the_library_search_best_first(client, catalog):
+    run = catalog.runs[RUN]
+    for body, settings in (
+            ({"n": 8, "temperature": 1, "top_k": None, "top_p": None, "seed": None}, {}),  # defaults: allowed
+            ({"n": 6, "prefix": "k", "suffix": "a", "min_len": 3, "max_len": 7}, {"prefix": "k", "suffix": "a",
+                                                                                    "min_len": 3, "max_len": 7}),
+            ({"n": 5, "contains": "an", "novel": True}, {"contains": "an", "exclude": run.items})):
+        data = post(client, "/api/sample", {"run": RUN, "most_likely": True, **body}).json()
+        expected = most_likely(run.model, run.vocab, body["n"], **{"max_len": run.default_max_len, **settings})
+        assert data["exact"] is True and expected.exact and data["seed"] is None, data
+        assert [s["item"] for s in data["items"]] == [s.item for s in expected.items]
+        assert [s["log_prob"] for s in data["items"]] == pytest.approx([s.log_prob for s in expected.items])
+        log_probs = [s["log_prob"] for s in data["items"]]
+        assert log_probs == sorted(log_probs, reverse=True) and len(log_probs) == body["n"]
+        assert all(s.startswith(settings.get("prefix", "")) and s.endswith(settings.get("suffix", ""))
+                   and settings.get("contains", "") in s for s in (s["item"] for s in data["items"]))
+    assert not {s["item"] for s in data["items"]} & set(run.items)  # novel
+    cut = post(client, "/api/sample", {"run": RUN, "most_likely": True, "n": 5, "suffix": "a", "max_expansions": 2}).json()
+    assert cut["exact"] is False and cut["expansions"] <= 2 and cut["max_expansions"] == 2  # the budget stopped it
+    schema = client.get("/api/openapi.json").json()["paths"]["/api/sample"]["post"]["requestBody"]
+    props = schema["content"]["application/json"]["schema"]["properties"]
+    assert {"suffix", "contains", "most_likely", "max_expansions"} <= set(props)
 
 
 def test_score_is_score_items_with_explain_and_percentile(client, catalog):
@@ -172,6 +216,20 @@ BAD = [  # (path, body, status, field, words the message holds)
     ("/api/sample", {"run": RUN, "seed": 2 ** 64}, 422, "seed", "between"),
     ("/api/sample", {"run": RUN, "novel": "yes"}, 422, "novel", "true or false"),
     ("/api/sample", {"run": RUN, "path": "/etc/passwd"}, 422, "path", "unknown field"),
+    ("/api/sample", {"run": RUN, "suffix": "A!"}, 422, "suffix", "never seen: '!', 'A'"),
+    ("/api/sample", {"run": RUN, "contains": "zoë"}, 422, "contains", "never seen: 'ë'"),
+    ("/api/sample", {"run": RUN, "suffix": TOO_LONG}, 422, "suffix", "at most 1,000"),
+    ("/api/sample", {"run": RUN, "contains": 5}, 422, "contains", "must be a string"),
+    ("/api/sample", {"run": RUN, "prefix": "kae", "suffix": "lyn", "max_len": 5}, 422, "max_len", "leaves no room"),
+    ("/api/sample", {"run": RUN, "contains": "anna", "max_len": 3}, 422, "max_len", "leaves no room"),
+    ("/api/sample", {"run": RUN, "suffix": "zzzzz", "seed": 1}, 422, "suffix", "too unlikely under the model"),
+    ("/api/sample", {"run": RUN, "most_likely": "yes"}, 422, "most_likely", "true or false"),
+    ("/api/sample", {"run": RUN, "most_likely": True, "temperature": 0.5}, 422, "temperature", "does not apply"),
+    ("/api/sample", {"run": RUN, "most_likely": True, "top_k": 3}, 422, "top_k", "does not apply with most_likely"),
+    ("/api/sample", {"run": RUN, "most_likely": True, "top_p": 0.9}, 422, "top_p", "does not apply with most_likely"),
+    ("/api/sample", {"run": RUN, "most_likely": True, "seed": 1}, 422, "seed", "does not apply with most_likely"),
+    ("/api/sample", {"run": RUN, "most_likely": True, "max_expansions": 0}, 422, "max_expansions", "between 1 and"),
+    ("/api/sample", {"run": RUN, "max_expansions": 10}, 422, "max_expansions", "only used with most_likely"),
     ("/api/score", {"run": RUN}, 422, "items", "items is required"),
     ("/api/score", {"run": RUN, "items": "emma"}, 422, "items", "a list"),
     ("/api/score", {"run": RUN, "items": []}, 422, "items", "got 0 items"),

@@ -1,10 +1,11 @@
 """The page of `makemore serve` in a real headless browser (Debian's chromium and chromium-driver, by selenium).
 
-A run is trained here, served on 127.0.0.1 by the real server, and the page is used as a person
+Runs are trained once here, served on 127.0.0.1 by the real server, and the page is used as a person
 would: choose the run, set a prefix and a temperature, generate (Enter, from the keyboard), see the
-items; type a prefix and see the next-character bars; score items and see each one's bars. The
-screenshot it takes is the README's docs/serve.png. Skipped, with the reason, only where no browser
-can be found (.ci/run installs one).
+items; type a prefix and see the next-character bars; score items and see each one's bars; ask for
+items ending with a string, then tick "most likely" and see the library's best-first items, and the
+note when the search's budget stops it. The screenshot the first test takes is the README's
+docs/serve.png. Skipped, with the reason, only where no browser can be found (.ci/run installs one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, _names_dir
 from .serving import running_server, train_folder
 
 SCREENSHOT = REPO / "docs" / "serve.png"
@@ -50,30 +51,52 @@ def browser():
         driver.quit()
 
 
-def test_the_page_generates_scores_and_shows_next_characters(browser, tmp_path, names_path):
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """essay/bigram-counts and essay/mlp trained once on all the names, for every test here."""
     pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-
     from makemore.serve.catalog import load_catalog
 
-    folder = train_folder(tmp_path / "essay", names_path, mlp_steps=1500)
-    catalog = load_catalog([folder], {})
+    names_dir = _names_dir()
+    if names_dir is None:
+        pytest.skip("names.txt not found: set MAKEMORE_DATA to the folder holding it")
+    folder = train_folder(tmp_path_factory.mktemp("browser") / "essay", names_dir / "names.txt", mlp_steps=1500)
+    return load_catalog([folder], {})
+
+
+def open_run(browser, url: str, run: str = "essay/mlp"):
+    """The page loaded and `run` chosen; a WebDriverWait for what follows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
     wait = WebDriverWait(browser, 20)
+    browser.get(url)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-select option")) == 2)
+    Select(browser.find_element(By.ID, "run-select")).select_by_value(run)
+    wait.until(lambda d: run.split("/")[-1] in d.find_element(By.ID, "run-card").text)
+    return wait
+
+
+def fill(browser, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for field, value in values.items():
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(value)
+
+
+def test_the_page_generates_scores_and_shows_next_characters(browser, catalog):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
     count = lambda css: len(browser.find_elements(By.CSS_SELECTOR, css))  # noqa: E731
 
     with running_server(catalog) as url:
-        browser.get(url)
-        wait.until(lambda d: count("#run-select option") == 2)
-        Select(browser.find_element(By.ID, "run-select")).select_by_value("essay/mlp")
-        wait.until(lambda d: "mlp" in d.find_element(By.ID, "run-card").text)
+        wait = open_run(browser, url)
 
         # generate: prefix and temperature set, then Enter in a field submits the form (keyboard only)
-        for field, value in (("s-prefix", "ka"), ("s-temperature", "0.8"), ("s-seed", "1")):
-            box = browser.find_element(By.ID, field)
-            box.clear()
-            box.send_keys(value)
+        fill(browser, {"s-prefix": "ka", "s-temperature": "0.8", "s-seed": "1"})
         browser.find_element(By.ID, "s-temperature").send_keys(Keys.ENTER)
         wait.until(lambda d: count("#sample-out tbody tr") == 12)
         items = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#sample-out tbody td.item")]
@@ -117,3 +140,50 @@ def save_full_page(browser, path: Path) -> None:
         "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_the_page_finds_the_most_likely_items_and_honours_an_ending(browser, catalog):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from makemore.search import most_likely
+
+    run = catalog.runs["essay/mlp"]
+    find = browser.find_element
+
+    def rows() -> list[tuple[str, str]]:  # (item, log p) as the page shows them
+        return [(tr.find_element(By.CSS_SELECTOR, "td.item").text, tr.find_element(By.CSS_SELECTOR, "td.num").text)
+                for tr in browser.find_elements(By.CSS_SELECTOR, "#sample-out tbody tr")]
+
+    with running_server(catalog) as url:
+        wait = open_run(browser, url)
+
+        # random items that end with "a": typed in "Ends with", generated with Enter
+        fill(browser, {"s-n": "8", "s-suffix": "a", "s-seed": "2"})
+        find(By.ID, "s-suffix").send_keys(Keys.ENTER)
+        wait.until(lambda d: "seed 2" in find(By.ID, "s-status").text and len(rows()) == 8)
+        assert all(item.endswith("a") for item, _ in rows()), rows()
+
+        # most likely, from the keyboard (Space ticks the box): the random-only controls are off, the budget on
+        box = find(By.ID, "s-most-likely")
+        box.send_keys(Keys.SPACE)
+        assert box.is_selected()
+        assert all(not find(By.ID, i).is_enabled() for i in ("s-temperature", "s-top-k", "s-top-p", "s-seed"))
+        assert find(By.ID, "s-max-expansions").is_enabled()
+        fill(browser, {"s-contains": "l", "s-min-len": "3"})
+        find(By.ID, "s-contains").send_keys(Keys.ENTER)
+        wait.until(lambda d: "most likely, exact" in find(By.ID, "s-status").text)
+        expected = most_likely(run.model, run.vocab, 8, max_len=run.default_max_len, suffix="a", contains="l", min_len=3)
+        assert rows() == [(s.item, f"{s.log_prob:.4f}") for s in expected.items]  # the library's, best first
+        assert not browser.find_elements(By.ID, "s-inexact")
+
+        # a budget too small for an exact answer: said under the items
+        fill(browser, {"s-max-expansions": "2"})
+        find(By.ID, "s-max-expansions").send_keys(Keys.ENTER)
+        wait.until(lambda d: d.find_elements(By.ID, "s-inexact"))
+        assert "Not exact" in find(By.ID, "s-inexact").text and "not exact" in find(By.ID, "s-status").text
+
+        box.send_keys(Keys.SPACE)  # unticked: back to random draws
+        assert find(By.ID, "s-temperature").is_enabled() and not find(By.ID, "s-max-expansions").is_enabled()
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _API = {
     "read_items": "data", "Vocab": "data", "make_splits": "data", "build_windows": "data", "split_items": "data",
     "MODELS": "models", "build_model": "models", "register": "models",
-    "Recipe": "train", "train": "train", "evaluate": "train", "TrainHooks": "train",
+    "Recipe": "train", "train": "train", "evaluate": "evaluation", "TrainHooks": "train",
     "get_recipe": "recipes", "PRESETS": "recipes",
     "RunSpec": "runs", "run": "runs", "resume": "runs",
     "load_run": "checkpoint", "save_run": "checkpoint",

@@ -151,6 +151,39 @@ def split_items(items: list[str], seed: int = 42) -> tuple[list[str], list[str],
     return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
 
 
+def drop_duplicates(items: list[str]) -> tuple[list[str], int]:
+    """Each item once, at its first occurrence, in file order; and how many repeats were dropped."""
+    kept = list(dict.fromkeys(items))
+    return kept, len(items) - len(kept)
+
+
+def duplicate_figures(items: list[str], seed: int = 42) -> dict[str, int]:
+    """How much a list repeats itself, for run.json's "dataset": its distinct items, and the val items
+    (of the split `split_items(items, seed)` makes) that also occur in the training split, which a model
+    is scored on as if unseen although it trained on them."""
+    figures = {"distinct_items": len(set(items))}
+    if len(items) >= MIN_ITEMS:
+        train, val, _ = split_items(items, seed)
+        seen = set(train)
+        figures["val_items_in_train"] = sum(1 for item in val if item in seen)
+    return figures
+
+
+def describe_duplicates(dataset: dict) -> str:
+    """One line on a dataset's repeats from its run.json record, for under the reproduce and leaderboard tables."""
+    name, n, distinct = dataset.get("name", "the data"), dataset["items"], dataset.get("distinct_items")
+    if distinct is None:
+        return f"{name}: {n:,} items (repeats not counted)"
+    text = f"{name}: {n:,} items, {distinct:,} distinct"
+    if dataset.get("duplicates_dropped") is not None:
+        text += f" ({dataset['duplicates_dropped']:,} repeats dropped before the split by --dedupe)"
+    leak = dataset.get("val_items_in_train")
+    if leak is not None:
+        text += f"; {leak:,} val items also occur in train" + ("" if leak == 0 or dataset.get("duplicates_dropped")
+                                                               is not None else " (--dedupe removes repeats)")
+    return text
+
+
 def index_dtype(vocab_size: int) -> torch.dtype:
     """The smallest signed integer type that holds every index of the vocabulary.
 
@@ -163,11 +196,26 @@ def index_dtype(vocab_size: int) -> torch.dtype:
     return torch.int64
 
 
+def encode_all(items: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every character of every item as vocabulary indices, flat, and each item's length: (codes, lengths (N,)).
+
+    The text is encoded once as UTF-32 (one 32-bit code point per character) and each code point is
+    looked up among the vocabulary's sorted ones: no Python loop over characters, so millions of items
+    take seconds, not minutes. A character outside the vocabulary is refused, as `Vocab.encode` does."""
+    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
+    text = "".join(items)
+    points = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32).long() if text else \
+        torch.zeros(0, dtype=torch.int64)
+    known, index = torch.sort(torch.tensor([ord(ch) for ch in vocab.chars], dtype=torch.int64))
+    at = torch.searchsorted(known, points).clamp(max=max(len(known) - 1, 0))
+    if points.numel() and (len(known) == 0 or not bool((known[at] == points).all())):
+        vocab.encode(text)  # raises, naming the unknown characters
+    return index[at] + 1 if points.numel() else points, lengths  # index 0 is the boundary
+
+
 def _characters(items: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every character of every item, flat: (lengths (N,), codes, the item of each, its offset in that item)."""
-    stoi = vocab.stoi
-    lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
-    codes = torch.tensor([stoi[ch] for it in items for ch in it], dtype=torch.int64)
+    codes, lengths = encode_all(items, vocab)
     item_of_char = torch.repeat_interleave(torch.arange(len(items)), lengths)
     offset = torch.arange(len(codes)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
     return lengths, codes, item_of_char, offset
@@ -240,6 +288,23 @@ class Splits:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
+def unique_rows(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`torch.unique(X, dim=0, return_inverse=True)` for index rows, as a 1-D sort where each row fits in
+    one integer (its indices as digits): a few seconds for tens of millions of windows."""
+    base = int(X.max()) + 1 if X.numel() else 1
+    if X.dim() != 2 or base ** X.shape[1] >= 2 ** 62:
+        return torch.unique(X, dim=0, return_inverse=True)
+    keys = torch.zeros(X.shape[0], dtype=torch.int64)
+    for col in range(X.shape[1]):  # the first column the most significant digit: the same order as unique's
+        keys = keys * base + X[:, col].long()
+    keys, inverse = torch.unique(keys, return_inverse=True)
+    rows = torch.empty((keys.shape[0], X.shape[1]), dtype=X.dtype)
+    for col in range(X.shape[1] - 1, -1, -1):
+        rows[:, col] = (keys % base).to(X.dtype)
+        keys = keys // base
+    return rows, inverse
+
+
 SOFT_TARGET_LIMIT = 1 << 26  # most cells (distinct contexts x characters) of a soft-target table: 256 MB
 
 
@@ -251,7 +316,7 @@ def next_char_distributions(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Ten
     largest target + 1). None when that table would pass SOFT_TARGET_LIMIT cells. names.txt with
     3 characters of context has 182,625 training windows but only 5,438 distinct contexts.
     """
-    contexts, context_of = torch.unique(X, dim=0, return_inverse=True)
+    contexts, context_of = unique_rows(X)
     n_classes = int(Y.max()) + 1
     if contexts.shape[0] * n_classes > SOFT_TARGET_LIMIT:
         return None

@@ -19,7 +19,8 @@ from .device import make_reproducible, model_device
 from .distributed import Parallel
 from .errors import MakemoreError
 from .models import build_model, get_spec
-from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, evaluate, train
+from .evaluation import evaluate
+from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, train
 
 SPLITS = ("train", "val", "test")
 
@@ -40,9 +41,17 @@ class RunSpec:
         bounds.check("split_seed", self.split_seed)
 
 
-def default_block_size(model: str) -> int | None:
-    """The model's default context length; None for a model without one (a recurrent model reads whole items)."""
-    return getattr(get_spec(model).config_cls(), "block_size", None)
+def default_block_size(model: str, items: list[str] | None = None) -> int | None:
+    """The model's default context length; None for a model without one (a recurrent model reads whole items).
+
+    A model whose block_size is a table of positions (`positions_from_data`: the transformer) gets what
+    the data needs, given its items: the longest item plus the start token, so no item of the list is
+    refused. A context length that is a modelling choice (the MLP's 3, the WaveNets' 8: they read
+    items of any length) keeps its config's default."""
+    spec = get_spec(model)
+    if items and getattr(spec.model_cls, "positions_from_data", False):
+        return max(len(it) for it in items) + 1
+    return getattr(spec.config_cls(), "block_size", None)
 
 
 def splits_for(items: list[str], model: str, block_size: int | None, seed: int = 42,
@@ -73,12 +82,13 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     splits: Splits | None = None,
     parallel: Parallel | None = None,
+    on_eval: EvalProgress | None = None,
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata.
 
     In a data-parallel job (`parallel`), every rank calls this with the same arguments; they train
     together and only rank 0 writes out_dir (`distributed` explains what stays the same)."""
-    block_size = spec.config.get("block_size", default_block_size(spec.model))
+    block_size = spec.config.get("block_size", default_block_size(spec.model, items))
     layout = get_spec(spec.model).layout
     if splits is None or splits.layout != layout or (layout == "windows" and splits.block_size != block_size):
         splits = splits_for(items, spec.model, block_size, seed=spec.split_seed)
@@ -106,7 +116,17 @@ def run(
         remove_previous_run(Path(out_dir))  # --overwrite: nothing of an older run may be mixed into this one
         save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
     return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop,
-                             parallel)
+                             parallel, on_eval)
+
+
+EvalProgress = Callable[[str, int, int], None]  # (split, rows done, rows in all) during a final evaluation
+
+
+def evaluate_part(model, splits: Splits, part: str, parallel: Parallel | None = None,
+                  on_eval: EvalProgress | None = None) -> float:
+    """The mean NLL of one split, telling `on_eval` how far it has got."""
+    report = None if on_eval is None else (lambda done, total: on_eval(part, done, total))
+    return evaluate(model, splits.part(part), parallel=parallel, on_progress=report)
 
 
 def _job(parallel: Parallel | None) -> dict[str, Any]:
@@ -143,6 +163,7 @@ def resume(
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     parallel: Parallel | None = None,
+    on_eval: EvalProgress | None = None,
 ) -> dict[str, Any]:
     """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do.
 
@@ -169,11 +190,12 @@ def resume(
     model.to(device)
     meta.update(status="training", **_job(parallel))
     return _train_and_finish(model, splits, recipe, meta["seed"], out_dir, meta, (state, optimizer_state),
-                             on_progress, should_stop, parallel)
+                             on_progress, should_stop, parallel, on_eval)
 
 
 def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir: Path, meta: dict[str, Any],
-                      resume_from, on_progress, should_stop, parallel: Parallel | None = None) -> dict[str, Any]:
+                      resume_from, on_progress, should_stop, parallel: Parallel | None = None,
+                      on_eval: EvalProgress | None = None) -> dict[str, Any]:
     main = parallel is None or parallel.is_main  # the one process that writes out_dir
 
     def checkpoint(state, optimizer) -> None:
@@ -202,7 +224,7 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
         raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
     start = time.perf_counter()
-    metrics = {f"{part}_nll": evaluate(model, splits.part(part), parallel=parallel) for part in SPLITS}
+    metrics = {f"{part}_nll": evaluate_part(model, splits, part, parallel, on_eval if main else None) for part in SPLITS}
     meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:

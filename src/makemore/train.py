@@ -22,6 +22,7 @@ from . import bounds
 from .data import next_char_distributions
 from .device import model_device
 from .distributed import Parallel
+from .evaluation import evaluate
 from .errors import MakemoreError, ParameterError
 
 
@@ -444,33 +445,3 @@ def restore_rng(state: TrainState, device: torch.device) -> None:
         torch.cuda.set_rng_state(state.device_rng, device)
     elif state.device_rng is not None and device.type == "mps":
         torch.mps.set_rng_state(state.device_rng)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536,
-             parallel: Parallel | None = None) -> float:
-    """Mean NLL per predicted character over (X, Y), in eval mode (BatchNorm uses running stats).
-
-    Windows (Y (N,)): one predicted character per row. Sequences (Y (N, L), -1 = padding): each
-    batch's mean loss is weighted by its number of real targets, and batch_size counts positions.
-    With `parallel`, each rank scores its share of the rows and the sums are reduced: every rank
-    gets the NLL of all of (X, Y).
-    """
-    X, Y = data
-    if parallel is not None:
-        X, Y = parallel.shard(X), parallel.shard(Y)
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    sequences = Y.dim() == 2
-    rows = max(1, batch_size // X.shape[1]) if sequences else batch_size
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # (summed NLL, predicted characters)
-    for i in range(0, X.shape[0], rows):
-        xb, yb = X[i:i + rows].to(device), Y[i:i + rows].to(device)
-        _, loss = model(xb, yb)
-        n = int((yb >= 0).sum()) if sequences else xb.shape[0]
-        total += torch.tensor([loss.item() * n, n], dtype=torch.float64, device=device)
-    model.train(was_training)
-    if parallel is not None:
-        parallel.all_sum(total)
-    return (total[0] / total[1]).item()

@@ -25,7 +25,8 @@ from tqdm import tqdm
 from .. import __version__
 from ..bounds import bound
 from ..checkpoint import META, load_run
-from ..data import MAX_ITEM_LEN, TextOptions, Vocab, check_splittable, read_items
+from ..data import (MAX_ITEM_LEN, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
+                    read_items)
 from ..datasets import locate_input, sha256_of
 from ..device import pick_device
 from ..errors import MakemoreError, ParameterError
@@ -133,6 +134,23 @@ def progress_callback(label: str):
     return update
 
 
+def eval_progress():
+    """A tqdm bar per split while a run is evaluated, on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    bars: dict[str, Any] = {}
+
+    def update(part: str, done: int, total: int) -> None:
+        bar = bars.get(part)
+        if bar is None:
+            bar = bars[part] = tqdm(total=total, desc=f"evaluating {part}", file=sys.stderr, leave=False, unit="row")
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
 def set_threads(n: int | None) -> None:
     if n:
         torch.set_num_threads(n)
@@ -145,26 +163,40 @@ def resolve_input_file(spec: str) -> Path:
     return locate_input(spec, os.environ)
 
 
-def load_dataset(spec: str, options: TextOptions | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Items of a file or built-in dataset, and what run.json records about it."""
+def load_dataset(spec: str, options: TextOptions | None = None, *, dedupe: bool = False,
+                 split_seed: int = 42) -> tuple[list[str], dict[str, Any]]:
+    """Items of a file or built-in dataset (each once with `dedupe`), and what run.json records about it:
+    items read, distinct items, val items also in train (at `split_seed`), repeats dropped."""
     options = options or TextOptions()
     path = resolve_input_file(spec)
     items = read_items(path, options, on_note=lambda note: log(f"note: {note}"))
+    read = len(items)
+    dropped = None
+    if dedupe:
+        items, dropped = drop_duplicates(items)
     check_splittable(items)
     info = {
         "name": spec if spec == "names" else path.stem,
         "path": str(path.resolve()),
         "sha256": sha256_of(path),
-        "items": len(items),
+        "items": read,
+        **duplicate_figures(items, split_seed),
+        **({} if dropped is None else {"duplicates_dropped": dropped}),
         "vocab_size": Vocab.from_items(items).size,
         "text_options": asdict(options),
     }
     return items, info
 
 
+def add_dedupe_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dedupe", action="store_true",
+                   help="keep only the first occurrence of each item, before the split (recorded in run.json; "
+                        "default: keep repeats, as the essay does)")
+
+
 def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tuple[list[str], Path]:
     """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i,
-    read with the text options the run recorded."""
+    read with the text options the run recorded, each once if it was trained with --dedupe."""
     recorded = meta.get("dataset", {})
     spec = input_spec or recorded.get("path")
     if not spec:
@@ -174,8 +206,10 @@ def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tu
         raise MakemoreError(f"{path}, the training file of {run_dir}, is gone; pass it with -i FILE")
     if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
         raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
-    options = TextOptions(**recorded.get("text_options", {}))
-    return read_items(path, options), path
+    items = read_items(path, TextOptions(**recorded.get("text_options", {})))
+    if recorded.get("duplicates_dropped") is not None:  # the split was made after dropping repeats
+        items = drop_duplicates(items)[0]
+    return items, path
 
 
 def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):

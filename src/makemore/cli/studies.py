@@ -13,6 +13,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text, json_text
 from ..backprop import compare_hand_and_autograd, format_gradient_check, format_hand_training, gradient_check
 from ..claims import format_claims, measure_claims
+from ..data import describe_duplicates
 from ..device import pick_device
 from ..batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
 from ..diagnostics import diagnose, diagnose_config, format_diagnose
@@ -21,7 +22,7 @@ from ..leaderboard import default_entries, format_leaderboard, leaderboard
 from ..models import MODELS, get_spec
 from ..plots import diagnose_plots, leaderboard_chart, nll_bar_chart
 from ..reproduce import ESSAY_MODELS, format_table, read_results, reproduce
-from .common import (FMT, add_common, add_text_options, checked, load_dataset, load_run_and_splits, log,
+from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, load_dataset, load_run_and_splits, log,
                      progress_callback, provenance, refuse_existing_run, set_threads, text_options)
 
 
@@ -35,7 +36,7 @@ def cmd_reproduce(args) -> None:
     for name in models:
         refuse_existing_run(out_dir / name, args.overwrite)
     device = pick_device(args.device)
-    items, dataset = load_dataset(args.input, text_options(args))
+    items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe)
     set_threads(args.threads)
     log(f"reproducing the essay's table on {dataset['name']} ({dataset['items']:,} items) on {device}")
     results = reproduce(items, dataset, out_dir, models=models, seed=args.seed, device=device,
@@ -44,6 +45,7 @@ def cmd_reproduce(args) -> None:
     results.update(provenance(args.argv))
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
     print(format_table(results))
+    print(describe_duplicates(dataset))
     try:
         nll_bar_chart(results, out_dir / "nll.png")
         log(f"wrote {out_dir / 'results.json'} and {out_dir / 'nll.png'}")
@@ -63,7 +65,7 @@ def cmd_leaderboard(args) -> None:
     for entry in entries:
         refuse_existing_run(out_dir / entry.label, args.overwrite)
     device = pick_device(args.device)
-    items, dataset = load_dataset(args.input, text_options(args))
+    items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe)
     set_threads(args.threads)
     log(f"leaderboard of {len(entries)} entries on {dataset['name']} ({dataset['items']:,} items) on {device}")
     board = leaderboard(items, dataset, out_dir, entries, seed=args.seed, device=device,
@@ -72,6 +74,7 @@ def cmd_leaderboard(args) -> None:
     board.update(provenance(args.argv))
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(board, indent=2) + "\n")
     print(format_leaderboard(board))
+    print(describe_duplicates(dataset))
     if args.no_plot:
         return
     try:
@@ -174,6 +177,7 @@ def add_reproduce(sub) -> None:
     p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     add_text_options(p)
+    add_dedupe_option(p)
     add_common(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -195,6 +199,7 @@ def add_leaderboard(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     p.add_argument("--no-plot", action="store_true", help="do not draw leaderboard.png")
     add_text_options(p)
+    add_dedupe_option(p)
     add_common(p)
     p.set_defaults(func=cmd_leaderboard)
 

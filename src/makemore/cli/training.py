@@ -21,11 +21,11 @@ from ..models import MODELS, build_model
 from ..plots import loss_curve_chart
 from ..recipes import PRESETS, get_recipe
 from ..runlock import run_lock
-from ..runs import RunSpec, resume, run
-from ..train import OPTIMIZERS, SCHEDULES, TrainingInterrupted, evaluate
-from .common import (FMT, add_common, add_text_options, checked, load_dataset, load_recorded_items,
-                     load_run_and_splits, log, progress_callback, provenance, refuse_existing_run, set_threads,
-                     text_options)
+from ..runs import RunSpec, evaluate_part, resume, run
+from ..train import OPTIMIZERS, SCHEDULES, TrainingInterrupted
+from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, eval_progress, load_dataset,
+                     load_recorded_items, load_run_and_splits, log, progress_callback, provenance, refuse_existing_run,
+                     set_threads, text_options)
 from .config import config_file_record
 
 RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
@@ -55,7 +55,7 @@ def cmd_train(args) -> None:
         main = parallel is None or parallel.is_main
         if main:  # rank 0 alone looks at and writes the run directory
             refuse_existing_run(out_dir, args.overwrite)
-        items, dataset = load_dataset(args.input, text_options(args))
+        items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe, split_seed=args.split_seed)
         set_threads(args.threads)
         run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
                            seed=args.seed, split_seed=args.split_seed, config=config)
@@ -64,7 +64,8 @@ def cmd_train(args) -> None:
         extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
         with training_session(out_dir, args.model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
             meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
-                                              on_progress=on_progress, should_stop=should_stop, parallel=parallel),
+                                              on_progress=on_progress, should_stop=should_stop, parallel=parallel,
+                                              on_eval=eval_progress()),
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
@@ -84,7 +85,8 @@ def resume_training(args) -> None:
                       f"{where(device, parallel)}")
         with training_session(out_dir, meta["model"], args.tensorboard, main) as (should_stop, on_progress):
             meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
-                                                 should_stop=should_stop, parallel=parallel), out_dir, main)
+                                                 should_stop=should_stop, parallel=parallel, on_eval=eval_progress()),
+                                  out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
 
@@ -229,8 +231,8 @@ def progress_reporter(label: str, out_dir: Path, tensorboard: bool):
 def cmd_eval(args) -> None:
     model, splits, _ = load_run_and_splits(args.run_dir, args.input, args.device)
     set_threads(args.threads)
-    with torch.no_grad():
-        result = {part: evaluate(model, splits.part(part)) for part in ("train", "val", "test")}
+    on_eval = eval_progress()
+    result = {part: evaluate_part(model, splits, part, on_eval=on_eval) for part in ("train", "val", "test")}
     if args.json:
         print(json.dumps({f"{k}_nll": v for k, v in result.items()}))
     else:
@@ -295,6 +297,7 @@ def add_train_parser(sub) -> None:
     add_recipe_options(p)
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard (needs the tensorboard package)")
     add_text_options(p)
+    add_dedupe_option(p)
     add_model_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
     p.add_argument("--no-plot", action="store_true", help="do not draw loss.png")

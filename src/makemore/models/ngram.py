@@ -123,6 +123,33 @@ class NGram(nn.Module):
             p = torch.where(found[:, None], interpolated, p)  # an unseen context: the lower order, whole
         return p
 
+    def target_log_probs(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B,) float64 log P(target | context) for contexts idx (B, block_size): `probs` at the targets alone.
+
+        The interpolation at each order mixes P(w | h) with the lower order's P(w | h') for the same w,
+        so scoring given targets needs n look-ups per row where `probs` needs n per row and character:
+        evaluation (`evaluation.evaluate`) uses this."""
+        V, m = self.config.vocab_size, self.config.block_size
+        idx, w = idx.long()[:, -m:], targets.long()
+        if self.config.smoothing == "add-k":
+            c, total = self._lookup_one(m, encode(idx, V), w)[1:3]
+            return ((c.double() + self.config.k) / (total.double() + self.config.k * V)).log()
+        discounts = self.discounts()
+        p = torch.full((idx.shape[0],), 1.0 / V, dtype=torch.float64, device=idx.device)
+        for j in range(m + 1):
+            found, c, total, types = self._lookup_one(j, encode(idx[:, m - j:], V), w)
+            D = discounts[j]
+            interpolated = ((c.double() - D).clamp(min=0) + D * types.double() * p) / total.double().clamp(min=1)
+            p = torch.where(found, interpolated, p)
+        return p.log()
+
+    def _lookup_one(self, j: int, ctx: torch.Tensor, w: torch.Tensor):
+        """`_lookup` for one character per context: (seen?, c_j(h w), c_j(h), N1+(h .)), each (B,)."""
+        ctx_keys, ctx_total, ctx_types, gram_keys, gram_counts = self.table(j)
+        found, at = _find(ctx_keys, ctx)
+        gfound, gat = _find(gram_keys, ctx * self.config.vocab_size + w)
+        return found, _take(gram_counts, gat, gfound), _take(ctx_total, at, found), _take(ctx_types, at, found)
+
     def _lookup(self, j: int, ctx: torch.Tensor, chars: torch.Tensor):
         """For contexts ctx (B,) of length j: (seen?, counts (B, V), c_j(h), N1+(h .)), zeros where unseen."""
         ctx_keys, ctx_total, ctx_types, gram_keys, gram_counts = self.table(j)

@@ -4,6 +4,8 @@ Every position attends to itself and the positions before it (causal self-attent
 heads), in pre-norm blocks x + attn(ln(x)), x + mlp(ln(x)); positions are learned embeddings.
 It reads [0] + an item's characters and predicts every next character at once; block_size is
 the most positions it has embeddings for, so items may have up to block_size - 1 characters.
+Trained without an explicit block_size, it gets the longest item of its data plus one
+(`runs.default_block_size`): 16 on names.txt, whatever a longer list needs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from .registry import register
 @dataclass
 class TransformerConfig:
     vocab_size: int = 27  # V: characters of the data + the boundary token
-    block_size: int = 16  # T: most positions (the position table); items of up to block_size - 1 characters
+    # T: most positions (the position table); items of up to block_size - 1 characters. A run sets it from
+    # its data (longest item + 1) unless given; 16 is names.txt's and a bare model's
+    block_size: int = 16
     n_layer: int = 4  # transformer blocks
     n_head: int = 4  # attention heads per block; n_embd must be a multiple of it
     n_embd: int = 64  # C: width of the residual stream (each head gets C / n_head)
@@ -105,6 +109,8 @@ class Block(nn.Module):
 @register("transformer", config=TransformerConfig, layout="sequence",
           mechanism="GPT decoder: causal self-attention over the item")
 class Transformer(nn.Module):
+    positions_from_data = True  # block_size is a table of positions: by default, what the training data needs
+
     def __init__(self, config: TransformerConfig):
         super().__init__()
         if config.n_embd % config.n_head:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from ..bounds import BOUNDS, MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from ..errors import ParameterError
+from ..search import MAX_EXPANSIONS
 
 # the library's parameter names that the API calls otherwise (generate's `exclude` is the request's `novel`)
 FIELD_OF = {"exclude": "novel"}
@@ -66,11 +67,18 @@ SAMPLE = (
     Field("top_k", "int", None, "top_k", nullable=True, doc="draw only among the k most likely next characters"),
     Field("top_p", "float", None, "top_p", nullable=True, doc="nucleus: only the most likely characters adding up to p"),
     Field("prefix", "str", "", doc="every item starts with it"),
+    Field("suffix", "str", "", doc="every item ends with it: the same distribution given that it does (\"\": no rule)"),
+    Field("contains", "str", "", doc="every item contains it, anywhere, the prefix included (\"\": no rule)"),
     Field("min_len", "int", 0, "serve.min_len", doc="shortest item in characters, prefix included"),
     Field("max_len", "int", None, "serve.max_len", nullable=True,
           doc="longest item (an item reaching it is ended there); default: twice the longest training item"),
     Field("novel", "bool", False, doc="only items absent from the training file and from each other"),
     Field("seed", "int", None, "seed", nullable=True, doc="the same seed gives the same items; default: a fresh one"),
+    Field("most_likely", "bool", False, doc="the n most probable items instead of random ones, highest first (exact "
+                                            "search; temperature, top_k, top_p and seed do not apply)"),
+    Field("max_expansions", "int", None, "max_expansions", nullable=True,
+          doc="most_likely only: prefixes the search may expand before it stops with the best found (exact: false); "
+              f"default: {MAX_EXPANSIONS:,}"),
 )
 SCORE = (
     RUN,

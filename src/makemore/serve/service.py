@@ -1,7 +1,7 @@
 """What each API route computes, with the library's own functions: the server adds transport, nothing else.
 
 A POST route is two steps. `prepare_*` reads and checks the request (cheap, in the server's event
-loop) and returns a job; the job calls the model (`generate`, `score_items`, `explain_item`,
+loop) and returns a job; the job calls the model (`generate`, `most_likely`, `score_items`, `explain_item`,
 `top_next_chars`, `bigram_count_matrix`) and runs in the server's bounded worker pool. So a bad
 request is refused at once, without waiting for a worker, and a model call never blocks the loop.
 The numbers are the ones `makemore sample/score/next` print for the same run and settings.
@@ -16,11 +16,13 @@ import torch
 import torch.nn as nn
 
 from .. import __version__
+from ..constraints import Constraint, check_constraint
 from ..data import BOUNDARY, Vocab
 from ..errors import MakemoreError, ParameterError
 from ..leaderboard import describe_recipe
 from ..models import get_spec
 from ..sample import check_controls, generate
+from ..search import MAX_EXPANSIONS, most_likely
 from ..scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of, score_items,
                        top_next_chars, unknown_chars)
 from .catalog import Catalog, ServedRun
@@ -29,6 +31,7 @@ from .schemas import INSIDE, NEXT, SAMPLE, SCORE, ApiError, from_parameter_error
 
 Job = Callable[[], dict[str, Any]]  # a model call, run in the worker pool; returns the response body
 END = "<end>"  # how the end token is named in responses (with "end": true); no single character reads so
+RANDOM_ONLY = ("temperature", "top_k", "top_p", "seed")  # sample fields that shape random draws: not most_likely's
 
 
 def health(catalog: Catalog) -> dict[str, Any]:
@@ -80,27 +83,70 @@ def _known(run: ServedRun, field: str, texts: list[str]) -> None:
 def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, SAMPLE, catalog.runs)
     run = catalog.runs[v["run"]]
-    prefix = run.text_options.apply(v["prefix"])
-    _known(run, "prefix", [prefix])
+    _check_mode(v)
+    texts = {name: run.text_options.apply(v[name]) for name in ("prefix", "suffix", "contains")}
+    for name, text in texts.items():
+        _known(run, name, [text])
+    prefix = texts["prefix"]
+    constraint = Constraint(texts["suffix"] or None, texts["contains"] or None)  # "": no such rule
     max_len = v["max_len"] if v["max_len"] is not None else max(run.default_max_len, v["min_len"], len(prefix), 1)
     controls = dict(temperature=v["temperature"], top_k=v["top_k"], top_p=v["top_p"], min_len=v["min_len"])
     try:
         check_controls(n=v["n"], max_len=max_len, prefix_len=len(prefix), **controls)
+        check_constraint(None, constraint, prefix=prefix, min_len=v["min_len"], max_len=max_len)
     except ParameterError as e:
         raise from_parameter_error(e, SAMPLE) from None
     if v["novel"] and run.items is None:
         raise ApiError(422, "novel", "novel needs the run's training file, which this server could not find",
                        "false for this run")
+    settings = dict(max_len=max_len, prefix=prefix, min_len=v["min_len"], exclude=run.items if v["novel"] else None,
+                    suffix=constraint.suffix, contains=constraint.contains)
+    if v["most_likely"]:
+        budget = v["max_expansions"] if v["max_expansions"] is not None else MAX_EXPANSIONS
+        return _most_likely_job(run, v["n"], budget, settings)
     seed = v["seed"] if v["seed"] is not None else secrets.randbits(32)  # exact in JavaScript (the page shows it)
 
     def job() -> dict[str, Any]:
         try:
-            samples = generate(run.model, run.vocab, v["n"], max_len=max_len, seed=seed, prefix=prefix,
-                               exclude=run.items if v["novel"] else None, **controls)
-        except ParameterError as e:
+            samples = generate(run.model, run.vocab, v["n"], seed=seed, temperature=v["temperature"],
+                               top_k=v["top_k"], top_p=v["top_p"], **settings)
+        except ParameterError as e:  # too few novel items, a constraint too unlikely under the model
             raise from_parameter_error(e, SAMPLE) from None
         return {"run": run.id, "seed": seed, "max_len": max_len,
                 "items": [{"item": s.item, "log_prob": s.log_prob} for s in samples]}
+
+    return job
+
+
+def _check_mode(v: dict[str, Any]) -> None:
+    """With most_likely, a field that only shapes random draws is refused at any value but its default (the CLI's
+    rule for --most-likely); without it, max_expansions is refused (the CLI ignores it with a note, an API has
+    no place for one)."""
+    if v["most_likely"]:
+        defaults = {f.name: f.default for f in SAMPLE}
+        for name in RANDOM_ONLY:
+            if v[name] != defaults[name]:
+                default = "null" if defaults[name] is None else f"{defaults[name]:g}"
+                raise ApiError(422, name, f"{name} does not apply with most_likely: the search ranks items by the "
+                                          f"model's own probabilities, and temperature, top_k, top_p and seed only "
+                                          f"shape random draws; leave {name} out",
+                               f"{default} (or absent) with most_likely")
+    elif v["max_expansions"] is not None:
+        raise ApiError(422, "max_expansions", "max_expansions is only used with most_likely: true; leave it out",
+                       "null (or absent) without most_likely")
+
+
+def _most_likely_job(run: ServedRun, n: int, budget: int, settings: dict[str, Any]) -> Job:
+    """The n most probable items (best-first search); "exact": false when the budget stopped the search first."""
+
+    def job() -> dict[str, Any]:
+        try:
+            found = most_likely(run.model, run.vocab, n, max_expansions=budget, **settings)
+        except ParameterError as e:
+            raise from_parameter_error(e, SAMPLE) from None
+        return {"run": run.id, "seed": None, "max_len": settings["max_len"], "exact": found.exact,
+                "expansions": found.expansions, "max_expansions": budget,
+                "items": [{"item": s.item, "log_prob": s.log_prob} for s in found.items]}
 
     return job
 

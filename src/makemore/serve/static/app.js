@@ -97,36 +97,61 @@ function renderCard(r) {
 
 // ------------------------------------------------------------------ generate
 
+const RANDOM_ONLY = ["s-temperature", "s-top-k", "s-top-p", "s-seed"];  // they shape random draws: not a search's
+
+function setMode() {  // most likely: the controls of random draws are off, the search's budget on
+  const ranked = $("s-most-likely").checked;
+  for (const id of RANDOM_ONLY) $(id).disabled = ranked;
+  $("s-max-expansions").disabled = !ranked;
+}
+
+function sampleBody() {
+  const body = {
+    run: state.run.id, n: numberOr("s-n", 12), prefix: $("s-prefix").value, suffix: $("s-suffix").value,
+    contains: $("s-contains").value, min_len: numberOr("s-min-len", 0), max_len: numberOr("s-max-len", null),
+    novel: $("s-novel").checked,
+  };
+  if ($("s-most-likely").checked) return { ...body, most_likely: true, max_expansions: numberOr("s-max-expansions", null) };
+  return { ...body, temperature: numberOr("s-temperature", 1), top_k: numberOr("s-top-k", null),
+           top_p: numberOr("s-top-p", null), seed: numberOr("s-seed", null) };
+}
+
 async function generate(event) {
   event.preventDefault();
   showError("sample-error", null);
-  const body = {
-    run: state.run.id, n: numberOr("s-n", 12), temperature: numberOr("s-temperature", 1),
-    top_k: numberOr("s-top-k", null), top_p: numberOr("s-top-p", null), prefix: $("s-prefix").value,
-    min_len: numberOr("s-min-len", 0), max_len: numberOr("s-max-len", null), novel: $("s-novel").checked,
-    seed: numberOr("s-seed", null),
-  };
+  const body = sampleBody();
   $("s-go").disabled = true;
-  $("s-status").textContent = "generating…";
+  $("s-status").textContent = body.most_likely ? "searching…" : "generating…";
   try {
     const data = await api("/api/sample", body);
     state.samples = data.items;
-    renderSamples(data);
-    $("s-status").textContent = `seed ${data.seed}, max length ${data.max_len}`;
+    renderSamples(data, body.n);
+    $("s-status").textContent = data.exact === undefined ? `seed ${data.seed}, max length ${data.max_len}` :
+      `most likely, ${data.exact ? "exact" : "not exact"}: ${Number(data.expansions).toLocaleString("en")} prefixes ` +
+      `expanded, max length ${data.max_len}`;
   } catch (e) {
     showError("sample-error", e);
     $("s-status").textContent = "";
   } finally { $("s-go").disabled = false; }
 }
 
-function renderSamples(data) {
+function renderSamples(data, asked) {
   const tbody = h("tbody");
   for (const s of data.items) {
     tbody.append(h("tr", {}, h("td", { class: "item", text: s.item }), h("td", { class: "num", text: fmt(s.log_prob) })));
   }
   const table = h("table", { class: "items" },
     h("thead", {}, h("tr", {}, h("th", { text: "item" }), h("th", { class: "num", text: "log p" }))), tbody);
-  $("sample-out").replaceChildren(table);
+  const notes = [];
+  if (data.exact === false) {
+    notes.push(h("p", { id: "s-inexact", class: "note", role: "status", text:
+      `Not exact: the search stopped at ${Number(data.max_expansions).toLocaleString("en")} expanded prefixes. These ` +
+      `are the best ${data.items.length} items it found, not certainly the ${asked} most likely; raise Max expansions ` +
+      "for an exact answer." }));
+  } else if (data.exact === true && data.items.length < asked) {
+    notes.push(h("p", { class: "note", role: "status", text: `Only ${data.items.length} items fit these settings.` }));
+  }
+  $("sample-out").replaceChildren(...notes, table);
   $("s-copy").disabled = $("s-csv").disabled = data.items.length === 0;
 }
 
@@ -321,6 +346,8 @@ function drawResults() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("sample-form").addEventListener("submit", generate);
+  $("s-most-likely").addEventListener("change", setMode);
+  setMode();  // a reload may keep the box ticked
   $("score-form").addEventListener("submit", score);
   $("next-form").addEventListener("submit", (e) => { e.preventDefault(); refreshNext(); });
   $("n-prefix").addEventListener("input", refreshNext);

@@ -95,6 +95,7 @@ MAX_THREADS = 1024  # CPU threads PyTorch may be asked to use
 MAX_MOST_LIKELY = 100_000  # most items one most-likely search may rank (each one a search result held in memory)
 MAX_EXPANSIONS = 10_000_000  # most prefixes one most-likely search may expand (its frontier grows with them)
 MAX_REQUEST_ITEMS = 1_000  # most items one request to `makemore serve` may ask for or send
+MAX_REQUEST_EXPANSIONS = 100_000  # most prefixes one most-likely request to `makemore serve` may expand (seconds)
 MAX_REQUEST_CHARS = 1_000  # longest string (prefix, item) and item one request to `makemore serve` may ask for
 
 BOUNDS: dict[str, Bound] = {
@@ -143,6 +144,7 @@ BOUNDS: dict[str, Bound] = {
     "serve.min_len": Bound(int, 0, MAX_REQUEST_CHARS),
     "serve.max_len": Bound(int, 1, MAX_REQUEST_CHARS),
     "serve.k": Bound(int, 1, MAX_REQUEST_CHARS),
+    "serve.max_expansions": Bound(int, 1, MAX_REQUEST_EXPANSIONS),
     # the essay's studies
     "diagnose.batch_size": Bound(int, 1, 65_536),  # the batch diagnose looks at, at once
     "batchnorm.batch_size": Bound(int, 1),  # the val batch the batchnorm study forwards

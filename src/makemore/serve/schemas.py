@@ -76,7 +76,7 @@ SAMPLE = (
     Field("seed", "int", None, "seed", nullable=True, doc="the same seed gives the same items; default: a fresh one"),
     Field("most_likely", "bool", False, doc="the n most probable items instead of random ones, highest first (exact "
                                             "search; temperature, top_k, top_p and seed do not apply)"),
-    Field("max_expansions", "int", None, "max_expansions", nullable=True,
+    Field("max_expansions", "int", None, "serve.max_expansions", nullable=True,
           doc="most_likely only: prefixes the search may expand before it stops with the best found (exact: false); "
               f"default: {MAX_EXPANSIONS:,}"),
 )

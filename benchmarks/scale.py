@@ -4,8 +4,9 @@ The lists (built here, never committed; kept in --data-dir between runs):
 - names: names.txt, the essay's 32,033 names (found as `-i names` finds it: $MAKEMORE_DATA, the cache, a download).
 - words: Debian's wamerican-huge word list (/usr/share/dict/american-english-huge, about 350k words;
   installed with apt-get when missing and this process may, else the script says how to get it).
-- pairs: ten times as many items: each word of `words` joined to 9 others drawn by a seeded generator
-  and once alone (so 10 x the items, every item distinct from the others of its word's group).
+- words10: ten times as many items: `words`, then nine copies of it, each with its letters a..z
+  swapped by its own seeded permutation (the same lengths; few shared contexts: the hard case for
+  evaluation, which runs each distinct context once).
 
 For each list, in a fresh process (so that peak memory is that list's):
 - prep s: reading the file, the vocabulary, the seeded split and the windows (block 8) and whole items
@@ -18,8 +19,8 @@ For each list, in a fresh process (so that peak memory is that list's):
 - sample items/s: `generate` of --sample-n items by each model after its short training, at most the
   list's longest item long (a model trained a few steps has not learnt to end items yet).
 Then, per list, `makemore train --model wavenet` at the default recipe is run as a user runs it
-(another process), with its wall seconds and peak RSS (`--train-steps` steps on the two larger lists
-unless --full-recipe: 4,000 steps of a 3.5M list take a while on 2 cores).
+(another process), with its wall seconds and peak RSS (`--train-steps` steps on words10 unless --full-recipe:
+4,000 steps and their evaluations of a 3.5M list take a while on 2 cores).
 
 It prints the table and the growth ratio of each size over the one before (items, prep, eval), and
 checks that preparation and evaluation grow at most linearly: 10x the items at most ~11x the time.
@@ -55,13 +56,13 @@ from makemore.train import Recipe, TrainHooks, train
 
 WORDS = Path("/usr/share/dict/american-english-huge")
 MODELS = ["mlp", "wavenet", "gru", "transformer"]
-SIZES = ["names", "words", "pairs"]
+SIZES = ["names", "words", "words10"]
 
 
 # ----------------------------------------------------------------------------- the lists
 
 def build_lists(data_dir: Path) -> dict[str, Path]:
-    """The three lists as files; words and pairs are made once and kept in data_dir."""
+    """The three lists as files; words and words10 are made once and kept in data_dir."""
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {"names": locate_input("names", os.environ)}
     if not WORDS.exists() and shutil.which("apt-get") and os.geteuid() == 0:
@@ -72,15 +73,22 @@ def build_lists(data_dir: Path) -> dict[str, Path]:
     paths["words"] = data_dir / "words.txt"
     if not paths["words"].exists():
         paths["words"].write_text("\n".join(words) + "\n", encoding="utf-8")
-    paths["pairs"] = data_dir / "pairs.txt"
-    if not paths["pairs"].exists():
-        rng = random.Random(0)
-        with open(paths["pairs"], "w", encoding="utf-8") as f:
-            for word in words:
-                f.write(word + "\n")
-                for _ in range(9):
-                    f.write(word + rng.choice(words).lower() + "\n")
+    paths["words10"] = data_dir / "words10.txt"
+    if not paths["words10"].exists():
+        with open(paths["words10"], "w", encoding="utf-8") as f:
+            for k in range(10):  # the list itself, then nine times with its letters swapped by a seeded permutation
+                f.write("\n".join(word.translate(dialect(k)) for word in words) + "\n")
     return paths
+
+
+def dialect(k: int) -> dict[int, int]:
+    """A seeded permutation of a..z (and A..Z alike); k = 0 is the identity. Words keep their lengths and
+    shapes, so the ten copies have the words' length distribution, but share few contexts with each other."""
+    lower = list("abcdefghijklmnopqrstuvwxyz")
+    swapped = lower[:] if k == 0 else random.Random(k).sample(lower, len(lower))
+    table = {ord(a): ord(b) for a, b in zip(lower, swapped)}
+    table.update({ord(a.upper()): ord(b.upper()) for a, b in zip(lower, swapped)})
+    return table
 
 
 # ----------------------------------------------------------------------------- one list, in its own process
@@ -193,7 +201,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps before them (default: 5)")
     p.add_argument("--sample-n", type=int, default=1000, help="items sampled per model (default: 1000)")
     p.add_argument("--train-steps", type=int, default=300,
-                   help="steps of the CLI wavenet run on words and pairs (names: its full recipe; default: 300)")
+                   help="steps of the CLI wavenet run on words10 (names, words: the full recipe; default: 300)")
     p.add_argument("--full-recipe", action="store_true", help="the CLI wavenet run at its full recipe on every list")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one list, print its JSON
@@ -212,7 +220,7 @@ def main() -> None:
         if out.returncode != 0:
             sys.exit(f"measuring {name} failed: {out.stderr.strip()[-800:]}")
         rows[name] = json.loads(out.stdout)
-        steps = None if args.full_recipe or name == "names" else args.train_steps
+        steps = args.train_steps if name == "words10" and not args.full_recipe else None
         rows[name]["cli"] = cli_train(paths[name], steps, args.threads)
         print(f"measured {name}", file=sys.stderr, flush=True)
     report(rows)

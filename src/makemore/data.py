@@ -201,16 +201,20 @@ def encode_all(items: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tens
 
     The text is encoded once as UTF-32 (one 32-bit code point per character) and each code point is
     looked up among the vocabulary's sorted ones: no Python loop over characters, so millions of items
-    take seconds, not minutes. A character outside the vocabulary is refused, as `Vocab.encode` does."""
+    take seconds, and the codes are int32 (a quarter of the memory of Python ints in a list, or int64).
+    A character outside the vocabulary is refused, as `Vocab.encode` does."""
     lengths = torch.tensor([len(it) for it in items], dtype=torch.int64)
     text = "".join(items)
-    points = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32).long() if text else \
-        torch.zeros(0, dtype=torch.int64)
-    known, index = torch.sort(torch.tensor([ord(ch) for ch in vocab.chars], dtype=torch.int64))
-    at = torch.searchsorted(known, points).clamp(max=max(len(known) - 1, 0))
-    if points.numel() and (len(known) == 0 or not bool((known[at] == points).all())):
-        vocab.encode(text)  # raises, naming the unknown characters
-    return index[at] + 1 if points.numel() else points, lengths  # index 0 is the boundary
+    if not text:
+        return torch.zeros(0, dtype=torch.int32), lengths
+    points = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32)
+    del text
+    known, index = torch.sort(torch.tensor([ord(ch) for ch in vocab.chars], dtype=torch.int32))
+    at = torch.searchsorted(known, points, out_int32=True).clamp_(max=max(len(known) - 1, 0))
+    if len(known) == 0 or not bool((known[at] == points).all()):
+        vocab.encode("".join(items))  # raises, naming the unknown characters
+    del points
+    return (index.to(torch.int32) + 1)[at], lengths  # index 0 is the boundary
 
 
 def _characters(items: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -228,23 +232,32 @@ def build_windows(items: list[str], vocab: Vocab, block_size: int,
     Each item becomes [0]*block_size + chars + [0]; the targets are its characters and
     the final boundary, and the context of a target is the block_size indices before it.
     Returns X (N, block_size) and Y (N,) in `dtype`, N = sum(len(item) + 1).
+
+    Memory: besides X and Y, a few flat arrays of one entry per character (a stream of the items in
+    `dtype`, and int64 positions into it), never (N, block_size) of int64: millions of items fit.
     """
     if block_size < 1:
         raise MakemoreError(f"block size must be at least 1, got {block_size}")
-    lengths, codes, item_of_char, char_offset = _characters(items, vocab)
-    # Lay all items out in one flat stream, each preceded by block_size boundaries
-    # and followed by one: item k occupies [start_k, start_k + block_size + len_k + 1).
-    padded = lengths + block_size + 1
-    starts = torch.cumsum(padded, 0) - padded
-    stream = torch.zeros(int(padded.sum()), dtype=dtype)
-    stream[starts[item_of_char] + block_size + char_offset] = codes.to(dtype)
-    # Target positions: the item's characters and its closing boundary.
-    n_targets = lengths + 1
-    item_of_target = torch.repeat_interleave(torch.arange(len(items)), n_targets)
-    target_offset = torch.arange(int(n_targets.sum())) - torch.repeat_interleave(torch.cumsum(n_targets, 0) - n_targets, n_targets)
-    target_pos = starts[item_of_target] + block_size + target_offset
-    windows = stream.unfold(0, block_size, 1)  # windows[p] = stream[p : p + block_size]
-    X = windows[target_pos - block_size].clone()
+    codes, lengths = encode_all(items, vocab)
+    # Lay all items out in one flat stream, each preceded by block_size boundaries and followed by
+    # one: item k starts at sum(len_i, i < k) + k * (block_size + 1), so character g of the whole text,
+    # in item k, sits at g + k * (block_size + 1) + block_size.
+    stride = block_size + 1
+    total = int(lengths.sum()) + stride * len(items)
+    stream = torch.zeros(total, dtype=dtype)
+    shift = torch.repeat_interleave(torch.arange(len(items), dtype=torch.int64) * stride + block_size, lengths)
+    shift += torch.arange(codes.shape[0], dtype=torch.int64)  # now each character's place in the stream
+    stream[shift] = codes.to(dtype)
+    del shift, codes
+    # Targets: every place but the block_size leading boundaries of each item (its characters and its end).
+    is_target = torch.ones(total, dtype=torch.bool)
+    starts = torch.cumsum(lengths + stride, 0) - (lengths + stride)  # (N,) where each item's leading boundaries begin
+    for j in range(block_size):
+        is_target[starts + j] = False
+    target_pos = is_target.nonzero().squeeze(1)  # (M,) int64
+    del is_target
+    windows = stream.unfold(0, block_size, 1)  # windows[p] = stream[p : p + block_size], a view
+    X = windows[target_pos - block_size]  # (M, block_size) in dtype: a copy of just the windows
     Y = stream[target_pos]
     return X, Y
 
@@ -296,7 +309,7 @@ def unique_rows(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.unique(X, dim=0, return_inverse=True)
     keys = torch.zeros(X.shape[0], dtype=torch.int64)
     for col in range(X.shape[1]):  # the first column the most significant digit: the same order as unique's
-        keys = keys * base + X[:, col].long()
+        keys.mul_(base).add_(X[:, col])
     keys, inverse = torch.unique(keys, return_inverse=True)
     rows = torch.empty((keys.shape[0], X.shape[1]), dtype=X.dtype)
     for col in range(X.shape[1] - 1, -1, -1):

@@ -39,12 +39,12 @@ class DistinctPairs:
 
 def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
     """Group windows X (N, T), Y (N,) into distinct pairs; sum(counts) == N."""
-    rows = torch.cat([X.long(), Y.long()[:, None]], dim=1)  # (N, T + 1)
-    base = int(rows.max()) + 1 if rows.numel() else 1
-    if base ** rows.shape[1] < 2 ** 62:  # each row as one integer (base-`base` digits): a 1-D sort, fast
-        keys = torch.zeros(rows.shape[0], dtype=torch.int64)
-        for col in range(rows.shape[1]):  # oldest character the most significant digit: sorted by context first
-            keys = keys * base + rows[:, col]
+    base = max(int(X.max()) if X.numel() else 0, int(Y.max()) if Y.numel() else 0) + 1
+    if base ** (X.shape[1] + 1) < 2 ** 62:  # each row as one integer (base-`base` digits): a 1-D sort, fast
+        keys = torch.zeros(X.shape[0], dtype=torch.int64)  # one int64 per window, never (N, T) of them
+        for col in range(X.shape[1]):  # oldest character the most significant digit: sorted by context first
+            keys.mul_(base).add_(X[:, col])
+        keys.mul_(base).add_(Y)
         keys, counts = torch.unique(keys, return_counts=True)
         targets, context_keys = keys % base, keys // base
         context_keys, context_of, per_context = torch.unique_consecutive(context_keys, return_inverse=True,
@@ -54,7 +54,7 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
             contexts[:, col] = context_keys % base
             context_keys = context_keys // base
     else:  # too many symbols x positions for one integer: rows sorted as rows (slower, same result)
-        pairs, counts = torch.unique(rows, dim=0, return_counts=True)
+        pairs, counts = torch.unique(torch.cat([X.long(), Y.long()[:, None]], dim=1), dim=0, return_counts=True)
         targets = pairs[:, -1]
         contexts, context_of, per_context = torch.unique_consecutive(pairs[:, :-1], dim=0, return_inverse=True,
                                                                      return_counts=True)

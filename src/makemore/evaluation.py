@@ -13,6 +13,7 @@ longest item, so a list of mostly short items with a few long ones does not pay 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,6 +64,20 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
     return DistinctPairs(contexts, context_of, targets, counts, starts)
 
 
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # X -> (Y, its DistinctPairs), while X lives
+
+
+def _pairs_of(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
+    """`distinct_pairs(X, Y)`, remembered for as long as X exists: training evaluates the same val split
+    every eval_interval steps, and its grouping does not change (data tensors are never written to)."""
+    seen = _PAIRS.get(X)
+    if seen is not None and seen[0] is Y:
+        return seen[1]
+    pairs = distinct_pairs(X, Y)
+    _PAIRS[X] = (Y, pairs)
+    return pairs
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 65_536,
              parallel: Parallel | None = None, on_progress: Progress | None = None) -> float:
@@ -97,7 +112,7 @@ def _window_total(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size
     total = torch.zeros(2, dtype=torch.float64, device=device)
     if X.shape[0] == 0:
         return total
-    d = distinct_pairs(X, Y)
+    d = _pairs_of(X, Y)
     direct = getattr(model, "target_log_probs", None)  # (idx (B, T), targets (B,)) -> (B,) log P
     K = d.contexts.shape[0]
     for a in range(0, K, batch_size):

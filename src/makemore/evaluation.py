@@ -64,17 +64,20 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
     return DistinctPairs(contexts, context_of, targets, counts, starts)
 
 
-_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # X -> (Y, its DistinctPairs), while X lives
+_PAIRS: dict[int, tuple[weakref.ref, weakref.ref, "DistinctPairs"]] = {}  # id(X) -> (X, Y, pairs) while X lives
 
 
 def _pairs_of(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
     """`distinct_pairs(X, Y)`, remembered for as long as X exists: training evaluates the same val split
-    every eval_interval steps, and its grouping does not change (data tensors are never written to)."""
-    seen = _PAIRS.get(X)
-    if seen is not None and seen[0] is Y:
-        return seen[1]
+    every eval_interval steps, and its grouping does not change (data tensors are never written to).
+    Keyed by identity (a tensor's == is elementwise), and forgotten when X is freed."""
+    seen = _PAIRS.get(id(X))
+    if seen is not None and seen[0]() is X and seen[1]() is Y:
+        return seen[2]
     pairs = distinct_pairs(X, Y)
-    _PAIRS[X] = (Y, pairs)
+    if seen is None:
+        weakref.finalize(X, _PAIRS.pop, id(X), None)
+    _PAIRS[id(X)] = (weakref.ref(X), weakref.ref(Y), pairs)
     return pairs
 
 

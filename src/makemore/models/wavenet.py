@@ -42,7 +42,14 @@ class FuseLevel(nn.Module):
 
     def fuse(self, pairs: torch.Tensor) -> torch.Tensor:
         """(..., 2C) pairs already side by side -> (..., H); `wavenet-conv` pairs them its own way."""
-        return self.act(self.bn(pairs @ self.weight))
+        if self.training:
+            return self.act(self.bn(pairs @ self.weight))
+        # eval: BatchNorm with its running statistics is an affine map, folded into the weight (one matmul
+        # with a bias instead of a matmul and a pass of BatchNorm over the whole (..., H) tensor)
+        scale = self.bn.gain / torch.sqrt(self.bn.running_var + self.bn.eps)  # (H,)
+        shift = self.bn.bias - self.bn.running_mean * scale  # (H,)
+        flat = pairs.reshape(-1, pairs.shape[-1])  # (N, 2C)
+        return self.act(torch.addmm(shift, flat, self.weight * scale)).view(*pairs.shape[:-1], -1)  # (..., H)
 
 
 @register("wavenet", config=WaveNetConfig, essay_val_nll=1.99,

@@ -15,6 +15,26 @@ from ..distributed import active_world_size
 TANH_GAIN = 5 / 3  # Kaiming gain for tanh: compensates its squashing so activations keep unit scale
 
 
+def settle_vector_math() -> None:
+    """Have oneMKL detect the CPU for its vector math now, on this one thread, before a model runs.
+
+    On the CPU, PyTorch computes tanh (exp, log, sqrt...) of a float tensor with oneMKL's vector math,
+    each intra-op thread calling it on its own chunk. The first such call of a process detects the
+    CPU, and the oneMKL in PyTorch's wheels (2024.2) writes the raw CPU code (9 on AVX-512) into the
+    global it caches the answer in before it overwrites it with its own index (5). A second thread
+    reading it in between picks its kernel one accuracy block too far in the table: the AVX2
+    low-accuracy (EP) tanh, about 1e-5 off, for its whole chunk of that one call. So, now and then, a
+    process's first training step (or first evaluation) got other bits than the same step in another
+    process, and a stopped-and-resumed run ended with other bytes than one never stopped (pytorch
+    issue 188792). One element is computed on the calling thread alone: after it the cached CPU is
+    final, for every function and dtype. Nothing else changes: the same kernels give the same bits.
+    """
+    torch.tanh(torch.zeros(1, device="cpu"))
+
+
+settle_vector_math()  # every model imports this module: it runs before any model exists in the process
+
+
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log likelihood of the targets under softmax(logits), logits (B, V) or (B, L, V).
 

@@ -301,15 +301,23 @@ class Splits:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
+def row_keys(X: torch.Tensor, base: int, last: torch.Tensor | None = None) -> torch.Tensor:
+    """Each row of index rows X (N, T) as one int64, its indices as base-`base` digits, the first column the
+    most significant (so the keys sort as the rows do); `last` (N,) appends one more digit. Built column
+    by column: one int64 per row, never (N, T) of them. The caller checks that base^digits fits."""
+    keys = torch.zeros(X.shape[0], dtype=torch.int64)
+    for col in range(X.shape[1]):
+        keys.mul_(base).add_(X[:, col])
+    return keys if last is None else keys.mul_(base).add_(last)
+
+
 def unique_rows(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`torch.unique(X, dim=0, return_inverse=True)` for index rows, as a 1-D sort where each row fits in
     one integer (its indices as digits): a few seconds for tens of millions of windows."""
     base = int(X.max()) + 1 if X.numel() else 1
     if X.dim() != 2 or base ** X.shape[1] >= 2 ** 62:
         return torch.unique(X, dim=0, return_inverse=True)
-    keys = torch.zeros(X.shape[0], dtype=torch.int64)
-    for col in range(X.shape[1]):  # the first column the most significant digit: the same order as unique's
-        keys.mul_(base).add_(X[:, col])
+    keys = row_keys(X, base)
     keys, inverse = torch.unique(keys, return_inverse=True)
     rows = torch.empty((keys.shape[0], X.shape[1]), dtype=X.dtype)
     for col in range(X.shape[1] - 1, -1, -1):

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data import row_keys
 from .device import model_device
 from .distributed import Parallel
 
@@ -42,10 +43,7 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
     """Group windows X (N, T), Y (N,) into distinct pairs; sum(counts) == N."""
     base = max(int(X.max()) if X.numel() else 0, int(Y.max()) if Y.numel() else 0) + 1
     if base ** (X.shape[1] + 1) < 2 ** 62:  # each row as one integer (base-`base` digits): a 1-D sort, fast
-        keys = torch.zeros(X.shape[0], dtype=torch.int64)  # one int64 per window, never (N, T) of them
-        for col in range(X.shape[1]):  # oldest character the most significant digit: sorted by context first
-            keys.mul_(base).add_(X[:, col])
-        keys.mul_(base).add_(Y)
+        keys = row_keys(X, base, last=Y)  # oldest character the most significant digit: sorted by context first
         keys, counts = torch.unique(keys, return_counts=True)
         targets, context_keys = keys % base, keys // base
         context_keys, context_of, per_context = torch.unique_consecutive(context_keys, return_inverse=True,

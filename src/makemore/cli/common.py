@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..bounds import bound
 from ..checkpoint import META, load_run
-from ..data import (MAX_ITEM_LEN, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
+from ..data import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
                     read_items)
 from ..datasets import locate_input, sha256_of
 from ..device import pick_device
@@ -174,6 +174,9 @@ def load_dataset(spec: str, options: TextOptions | None = None, *, dedupe: bool 
     dropped = None
     if dedupe:
         items, dropped = drop_duplicates(items)
+        if len(items) < MIN_ITEMS:
+            raise MakemoreError(f"only {len(items)} distinct items after --dedupe dropped {dropped:,} repeats; "
+                                f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
     check_splittable(items)
     info = {
         "name": spec if spec == "names" else path.stem,

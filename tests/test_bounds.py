@@ -102,7 +102,7 @@ def _batch():
 # how each command is run on a missing input, so that an accepted value fails on that input instead
 PREFIX = {
     "train": ["train", "-i", MISSING, "-o", "{tmp}/r"], "eval": ["eval", MISSING], "sample": ["sample", MISSING],
-    "score": ["score", MISSING, "emma"], "next": ["next", MISSING, "em"], "reproduce": ["reproduce", "-i", MISSING, "-o", "{tmp}/r"],
+    "score": ["score", MISSING, "emma"], "classify": ["classify", MISSING, "emma"], "next": ["next", MISSING, "em"], "reproduce": ["reproduce", "-i", MISSING, "-o", "{tmp}/r"],
     "leaderboard": ["leaderboard", "-i", MISSING, "-o", "{tmp}/r"], "diagnose": ["diagnose", "-i", MISSING],
     "batchnorm": ["batchnorm", MISSING], "backprop": ["backprop", "-i", MISSING, "--check", "--train"],
     "claims": ["claims", "-i", MISSING], "plot-bigrams": ["plot-bigrams", "-i", MISSING],

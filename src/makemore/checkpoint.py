@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from .atomic import atomic_write, atomic_write_text, disk_hint, json_text
 from .data import Vocab
 from .errors import MakemoreError
+from .labels import LabelSet
 from .models import build_model, get_spec
 
 FORMAT_VERSION = 1  # bump when run.json or the weights' layout changes incompatibly
@@ -151,6 +152,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
         raise MakemoreError(f"{weights} does not fit the model described in {META}: {detail}") from None
     model.to(device)
     model.eval()
+    model.label_set = LabelSet.from_meta(meta.get("labels"))  # a labelled run's labels (None: unlabelled), for the API
     return model, vocab, meta
 
 

@@ -46,20 +46,16 @@ class TextOptions:
         return item.lower() if self.lowercase else item
 
 
-def read_items(path: str | Path, options: TextOptions = TextOptions(),
-               on_note: Callable[[str], None] | None = None) -> list[str]:
-    """Read one item per line: strip a trailing CR, skip blank lines, keep everything else.
-
-    A UTF-8 byte-order mark at the start of the file is not part of the first item. `on_note`
-    hears about anything skipped (items over the length bound, with skip_long).
-    """
-    path = Path(path)
+def read_text(path: Path, expected: str, what: str) -> str:
+    """A UTF-8 input file's text, a leading byte-order mark dropped; one-line refusals of a missing file, a
+    folder, a pipe or device, and bytes that are not UTF-8. `expected` says what to give instead ("a text
+    file with one item per line"), `what` what the file holds ("the items")."""
     if not path.exists():
-        raise MakemoreError(f"input file not found: {path} (give a text file with one item per line, or -i names)")
+        raise MakemoreError(f"input file not found: {path} (give {expected})")
     if path.is_dir():
         raise MakemoreError(f"input is a directory, not a file: {path}")
     if not path.is_file():  # a pipe or a device (/dev/zero) may never end, and could not be read again
-        raise MakemoreError(f"{path} is not a regular file (a pipe, device or socket); save the items to a file and give that")
+        raise MakemoreError(f"{path} is not a regular file (a pipe, device or socket); save {what} to a file and give that")
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -71,7 +67,18 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
         raise MakemoreError(
             f"{path} is not UTF-8 text (bad byte 0x{raw[e.start]:02x} on line {line}); re-save it as UTF-8"
         ) from None
-    text = text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff")
+
+
+def read_items(path: str | Path, options: TextOptions = TextOptions(),
+               on_note: Callable[[str], None] | None = None) -> list[str]:
+    """Read one item per line: strip a trailing CR, skip blank lines, keep everything else.
+
+    A UTF-8 byte-order mark at the start of the file is not part of the first item. `on_note`
+    hears about anything skipped (items over the length bound, with skip_long).
+    """
+    path = Path(path)
+    text = read_text(path, "a text file with one item per line, or -i names", "the items")
     if "\n" not in text and sum(1 for part in text.split("\r") if part.strip()) > 1:
         raise MakemoreError(f"{path} separates its lines with a bare CR (old Mac line ends), so it reads as one line; "
                             f"convert it to LF line ends (e.g. tr '\\r' '\\n' < old.txt > new.txt)")
@@ -134,7 +141,7 @@ class Vocab:
 
     def decode(self, indices) -> str:
         """Indices to text; boundary tokens are dropped."""
-        return "".join(self.chars[i - 1] for i in indices if i != BOUNDARY)
+        return "".join(map(("", *self.chars).__getitem__, indices))  # index 0, the boundary, reads as ""
 
 
 def check_splittable(items: list[str]) -> None:
@@ -151,19 +158,39 @@ def split_items(items: list[str], seed: int = 42) -> tuple[list[str], list[str],
     return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
 
 
+Part = tuple[list[str], list[int]]  # a split part's items and each one's label (0 for an unlabelled list)
+
+
+def split_labelled(items: list[str], labels: list[int] | None, seed: int = 42) -> tuple[Part, Part, Part]:
+    """The train/val/test split of a list whose items may carry labels: stratified, each label's items split
+    80/10/10 by `split_items` with the same seed, the parts then joined label by label. Without labels (or
+    with one) it is `split_items` itself, so an unlabelled run's split never changed."""
+    if labels is None:
+        return tuple((part, [0] * len(part)) for part in split_items(items, seed))  # type: ignore[return-value]
+    groups: dict[int, list[str]] = {}
+    for item, label in zip(items, labels, strict=True):
+        groups.setdefault(label, []).append(item)
+    parts: tuple[Part, Part, Part] = (([], []), ([], []), ([], []))
+    for label in sorted(groups):
+        for (part_items, part_labels), chosen in zip(parts, split_items(groups[label], seed)):
+            part_items.extend(chosen)
+            part_labels.extend([label] * len(chosen))
+    return parts
+
+
 def drop_duplicates(items: list[str]) -> tuple[list[str], int]:
     """Each item once, at its first occurrence, in file order; and how many repeats were dropped."""
     kept = list(dict.fromkeys(items))
     return kept, len(items) - len(kept)
 
 
-def duplicate_figures(items: list[str], seed: int = 42) -> dict[str, int]:
+def duplicate_figures(items: list[str], seed: int = 42, labels: list[int] | None = None) -> dict[str, int]:
     """How much a list repeats itself, for run.json's "dataset": its distinct items, and the val items
-    (of the split `split_items(items, seed)` makes) that also occur in the training split, which a model
-    is scored on as if unseen although it trained on them."""
+    (of the split `split_labelled(items, labels, seed)` makes) that also occur in the training split,
+    which a model is scored on as if unseen although it trained on them."""
     figures = {"distinct_items": len(set(items))}
     if len(items) >= MIN_ITEMS:
-        train, val, _ = split_items(items, seed)
+        (train, _), (val, _), _ = split_labelled(items, labels, seed)
         seen = set(train)
         figures["val_items_in_train"] = sum(1 for item in val if item in seen)
     return figures
@@ -296,6 +323,8 @@ class Splits:
     test: tuple[torch.Tensor, torch.Tensor]
     train_items: list[str]
     layout: str = "windows"  # "windows": X (N, block_size), Y (N,); "sequence": X, Y (items, L), see build_sequences
+    n_labels: int = 1  # labels the items carry; X's indices are label * vocab.size + character (makemore.labels)
+    train_labels: list[int] | None = None  # each training item's label (None: unlabelled)
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -347,28 +376,46 @@ def next_char_distributions(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Ten
 
 
 def make_splits(items: list[str], block_size: int | None, seed: int = 42, vocab: Vocab | None = None,
-                layout: str = "windows") -> Splits:
+                layout: str = "windows", labels: list[int] | None = None) -> Splits:
     """Vocabulary from all items (unless given), seeded item split, then windows (or, with layout
     "sequence", whole padded items: `build_sequences`) for each part. The split is the same for both.
+
+    With `labels` (each item's label number), the split is stratified (`split_labelled`) and every index
+    of an item's windows or sequence carries its label: label * vocab.size + character (makemore.labels).
 
     Windows are stored in the smallest integer type the vocabulary allows (int8 for names.txt):
     an eighth of int64's memory; models convert batches with `.long()`.
     """
     vocab = vocab or Vocab.from_items(items)
-    train, val, test = split_items(items, seed)
-    dtype = index_dtype(vocab.size)
-    if layout == "sequence":
-        build = lambda part: build_sequences(part, vocab, dtype)  # noqa: E731
-    elif layout == "windows":
-        build = lambda part: build_windows(part, vocab, block_size, dtype)  # noqa: E731
-    else:
+    if layout not in ("windows", "sequence"):
         raise MakemoreError(f"unknown data layout {layout!r}; choose windows or sequence")
+    n_labels = max(labels) + 1 if labels else 1
+    parts = split_labelled(items, labels, seed)
+    dtype = index_dtype(vocab.size * n_labels)
+
+    def build(part: Part) -> tuple[torch.Tensor, torch.Tensor]:
+        part_items, part_labels = part
+        if layout == "sequence":
+            X, Y = build_sequences(part_items, vocab, dtype)
+            if n_labels > 1:  # every position of a row, padding included, carries the row's label
+                X += (torch.tensor(part_labels, dtype=dtype) * vocab.size)[:, None]
+            return X, Y
+        if n_labels == 1:
+            return build_windows(part_items, vocab, block_size, dtype)
+        pieces = []  # the items of a part are grouped by label (split_labelled): one block of windows per label
+        for label in sorted(set(part_labels)):
+            X, Y = build_windows([it for it, lb in zip(*part) if lb == label], vocab, block_size, dtype)
+            pieces.append((X + label * vocab.size, Y))
+        return torch.cat([p[0] for p in pieces]), torch.cat([p[1] for p in pieces])
+
     return Splits(
         vocab=vocab,
         block_size=block_size,
-        train=build(train),
-        val=build(val),
-        test=build(test),
-        train_items=train,
+        train=build(parts[0]),
+        val=build(parts[1]),
+        test=build(parts[2]),
+        train_items=parts[0][0],
         layout=layout,
+        n_labels=n_labels,
+        train_labels=parts[0][1] if labels is not None else None,
     )

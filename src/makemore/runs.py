@@ -20,6 +20,7 @@ from .distributed import Parallel
 from .errors import MakemoreError
 from .models import build_model, get_spec
 from .evaluation import evaluate
+from .labels import ItemLabels
 from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, train
 
 SPLITS = ("train", "val", "test")
@@ -55,9 +56,11 @@ def default_block_size(model: str, items: list[str] | None = None) -> int | None
 
 
 def splits_for(items: list[str], model: str, block_size: int | None, seed: int = 42,
-               vocab: Vocab | None = None) -> Splits:
-    """The data a model trains on: windows of block_size, or whole items for a sequence model (same split)."""
-    return make_splits(items, block_size, seed=seed, vocab=vocab, layout=get_spec(model).layout)
+               vocab: Vocab | None = None, labels: ItemLabels | None = None) -> Splits:
+    """The data a model trains on: windows of block_size, or whole items for a sequence model (same split);
+    with labels, stratified by label and carrying each item's label in its indices (makemore.labels)."""
+    return make_splits(items, block_size, seed=seed, vocab=vocab, layout=get_spec(model).layout,
+                       labels=None if labels is None else labels.of_item)
 
 
 def check_lengths(model, splits: Splits) -> None:
@@ -83,18 +86,24 @@ def run(
     splits: Splits | None = None,
     parallel: Parallel | None = None,
     on_eval: EvalProgress | None = None,
+    labels: ItemLabels | None = None,
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata.
 
-    In a data-parallel job (`parallel`), every rank calls this with the same arguments; they train
-    together and only rank 0 writes out_dir (`distributed` explains what stays the same)."""
+    With `labels`, one model learns every label's items, told apart (makemore.labels); run.json records
+    the labels, their item counts and files. In a data-parallel job (`parallel`), every rank calls this
+    with the same arguments; they train together and only rank 0 writes out_dir (`distributed` explains
+    what stays the same)."""
     block_size = spec.config.get("block_size", default_block_size(spec.model, items))
     layout = get_spec(spec.model).layout
-    if splits is None or splits.layout != layout or (layout == "windows" and splits.block_size != block_size):
-        splits = splits_for(items, spec.model, block_size, seed=spec.split_seed)
+    n_labels = 1 if labels is None else len(labels.names)
+    if (splits is None or splits.layout != layout or splits.n_labels != n_labels
+            or (layout == "windows" and splits.block_size != block_size)):
+        splits = splits_for(items, spec.model, block_size, seed=spec.split_seed, labels=labels)
     make_reproducible(device)
     torch.manual_seed(spec.seed)
     sizes = {"vocab_size": splits.vocab.size} | ({} if block_size is None else {"block_size": block_size})
+    sizes |= {} if labels is None else {"n_labels": n_labels}
     model = build_model(spec.model, **{**spec.config, **sizes})
     model.to(device)
     check_lengths(model, splits)
@@ -109,6 +118,7 @@ def run(
         "recipe": asdict(spec.recipe),
         "params": sum(p.numel() for p in model.parameters()),
         "max_item_len": max(len(it) for it in splits.train_items),
+        **({} if labels is None else {"labels": labels.label_set(splits.train_labels or []).to_meta()}),
         **_job(parallel),
         **(extra_meta or {}),
     }
@@ -164,6 +174,7 @@ def resume(
     should_stop: Callable[[], bool] | None = None,
     parallel: Parallel | None = None,
     on_eval: EvalProgress | None = None,
+    labels: ItemLabels | None = None,
 ) -> dict[str, Any]:
     """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do.
 
@@ -177,7 +188,8 @@ def resume(
     recipe_fields = dict(meta["recipe"])
     recipe_fields["betas"] = tuple(recipe_fields.get("betas", (0.9, 0.99)))
     recipe = Recipe(**recipe_fields)
-    splits = splits_for(items, meta["model"], meta["config"].get("block_size"), seed=meta["split_seed"], vocab=vocab)
+    splits = splits_for(items, meta["model"], meta["config"].get("block_size"), seed=meta["split_seed"], vocab=vocab,
+                        labels=labels)
     make_reproducible(device)
     torch.manual_seed(meta["seed"])
     model = build_model(meta["model"], **meta["config"])

@@ -29,6 +29,7 @@ from .contexts import target_log_probs
 from .constraints import (ESTIMATE_WALKS, MAX_DRAWS, Constraint, check_constraint, draw_satisfying,
                           estimate_probability, too_unlikely)
 from .data import BOUNDARY, Vocab
+from .labels import LabelSet, draw_labels, for_label, label_numbers
 from .decoding import Decoder
 from . import bounds
 from .device import model_device
@@ -282,8 +283,48 @@ def _constrained(model, vocab: Vocab, n: int, draw, constraint: Constraint, excl
     return [Sample(vocab.decode(ix), lp) for ix, lp in drawn.found]
 
 
+@dataclass(frozen=True)
+class LabelledSample:
+    """A generated item of a labelled run, with the label it was drawn for (None for an unlabelled run)."""
+
+    item: str
+    log_prob: float  # log p(item | label): nats, characters + end token
+    label: str | None
+
+
+def generate_labelled(model: nn.Module, vocab: Vocab, n: int, *, seed: int = 0, labels: LabelSet | None = None,
+                      label: str | Sequence[str] | None = None, **controls) -> list[LabelledSample]:
+    """`generate` for a run that may have labels: each item's label is `label` (one name), or drawn among those
+    named (all by default) by their share of the training items; then each label's items are generated
+    together, from the model seen as that label's (`labels.WithLabel`), and put back in the drawn order.
+    Every control of `generate` applies to each label (with `exclude`, novel across all of them)."""
+    labels = labels if labels is not None else getattr(model, "label_set", None)
+    chosen = label_numbers(labels, label)
+    bounds.check("n", n)
+    bounds.check("seed", seed)
+    drawn = draw_labels(n, labels, chosen, seed)
+    exclude = controls.pop("exclude", None)
+    taken = None if exclude is None else set(exclude)
+    out: list[LabelledSample | None] = [None] * n
+    for k in sorted(set(drawn)):
+        places = [i for i, lb in enumerate(drawn) if lb == k]
+        samples = generate(for_label(model, k), vocab, len(places), seed=seed, exclude=taken, **controls)
+        name = None if labels is None else labels.names[k]
+        for i, s in zip(places, samples):
+            out[i] = LabelledSample(s.item, s.log_prob, name)
+            if taken is not None:
+                taken.add(s.item)
+    return out  # type: ignore[return-value]
+
+
 def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int,
-                 device: str | torch.device = "cpu", **controls) -> list[str]:
+                 device: str | torch.device = "cpu", label: str | Sequence[str] | None = None,
+                 labels: LabelSet | None = None, **controls) -> list[str]:
     """n new items as text; the same seed gives the same items. Keyword controls as in `generate`
-    (prefix, temperature, top_k, top_p, min_len, exclude)."""
-    return [s.item for s in generate(model, vocab, n, max_len=max_len, seed=seed, device=device, **controls)]
+    (prefix, temperature, top_k, top_p, min_len, exclude, suffix, contains). For a labelled run,
+    `label` picks the label (or labels) to sample (`generate_labelled`; `labels` defaults to the
+    run's, which `load_run` attaches to its model)."""
+    if label is None and labels is None and getattr(model, "label_set", None) is None:
+        return [s.item for s in generate(model, vocab, n, max_len=max_len, seed=seed, device=device, **controls)]
+    return [s.item for s in generate_labelled(model, vocab, n, seed=seed, labels=labels, label=label, max_len=max_len,
+                                              device=device, **controls)]

@@ -6,6 +6,7 @@
     config     --config FILE.toml, checked like the options typed as flags
     training   train (and --resume), eval, models
     generation sample, score, next, plot-bigrams
+    classify   classify (a labelled run's labels, by Bayes' rule)
     studies    reproduce, leaderboard, diagnose, batchnorm, backprop, claims
 
 Imports run one way: this module -> command modules -> common/config -> the library.
@@ -20,7 +21,7 @@ import sys
 from .. import __version__
 from ..atomic import disk_hint
 from ..errors import MakemoreError
-from . import generation, serve, studies, training
+from . import classify, generation, serve, studies, training
 from .common import FMT, Parser, cli_message, log
 from .config import apply_config_file
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     training.add_parsers(sub)
     generation.add_parsers(sub)
+    classify.add_parsers(sub)
     studies.add_parsers(sub)
     serve.add_parsers(sub)
     training.add_models_parser(sub)

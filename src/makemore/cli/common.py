@@ -30,7 +30,9 @@ from ..data import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittabl
 from ..datasets import locate_input, sha256_of
 from ..device import pick_device
 from ..errors import MakemoreError, ParameterError
+from ..labels import ItemLabels
 from ..runs import splits_for
+from ..sources import LabelledItems, is_table, parse_source, read_labelled
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -191,6 +193,93 @@ def load_dataset(spec: str, options: TextOptions | None = None, *, dedupe: bool 
     return items, info
 
 
+def load_training_input(specs: list[str] | str, options: TextOptions | None = None, *, dedupe: bool = False,
+                        split_seed: int = 42, item_column: str | None = None, label_column: str | None = None
+                        ) -> tuple[list[str], ItemLabels | None, dict[str, Any]]:
+    """`train`'s input: one plain file exactly as `load_dataset` reads it, or labelled input (several files,
+    LABEL=PATH, a table with a label column: `makemore.sources`); its items, their labels (None when
+    unlabelled) and what run.json records under "dataset"."""
+    specs = [specs] if isinstance(specs, str) else list(specs)
+    if len(specs) == 1 and "=" not in specs[0] and not is_table(specs[0]) and item_column is None and label_column is None:
+        items, info = load_dataset(specs[0], options, dedupe=dedupe, split_seed=split_seed)
+        return items, None, info
+    options = options or TextOptions()
+    sources = [parse_source(spec) for spec in specs]
+    data = read_labelled(specs, resolve=resolve_input_file, options=options, item_column=item_column,
+                         label_column=label_column, on_note=lambda note: log(f"note: {note}"))
+    read = len(data.items)
+    dropped = None
+    if dedupe:
+        data, dropped = _drop_labelled_duplicates(data)
+    check_splittable(data.items)
+    labels = None if data.labels is None else ItemLabels(data.labels, data.names, data.files)
+    paths = [resolve_input_file(src.path) for src in sources]
+    info = {
+        "name": "+".join(data.names) if data.names else paths[0].stem,
+        "inputs": [{"path": str(path.resolve()), "sha256": sha256_of(path),
+                    "label": src.label_or_stem if len(sources) > 1 or src.label is not None else None}
+                   for src, path in zip(sources, paths)],
+        **({"item_column": item_column} if item_column else {}),
+        **({"label_column": label_column} if label_column else {}),
+        "items": read,
+        **({"skipped_empty": data.skipped_empty} if data.skipped_empty else {}),
+        **duplicate_figures(data.items, split_seed, data.labels),
+        **({} if dropped is None else {"duplicates_dropped": dropped}),
+        "vocab_size": Vocab.from_items(data.items).size,
+        "text_options": asdict(options),
+    }
+    return data.items, labels, info
+
+
+def _drop_labelled_duplicates(data: LabelledItems) -> tuple[LabelledItems, int]:
+    """Each (item, label) pair once, at its first occurrence: the same name in two lists stays in both."""
+    labels = data.labels if data.labels is not None else [0] * len(data.items)
+    seen: set[tuple[str, int]] = set()
+    items, kept = [], []
+    for item, label in zip(data.items, labels):
+        if (item, label) not in seen:
+            seen.add((item, label))
+            items.append(item)
+            kept.append(label)
+    dropped = len(data.items) - len(items)
+    if len(items) < MIN_ITEMS:
+        raise MakemoreError(f"only {len(items)} distinct items after --dedupe dropped {dropped:,} repeats; "
+                            f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
+    return LabelledItems(items, None if data.labels is None else kept, data.names, data.files, data.skipped_empty), dropped
+
+
+def recorded_input(meta: dict, input_specs: list[str] | str | None, run_dir: Path
+                   ) -> tuple[list[str], ItemLabels | None]:
+    """The items (and labels) a run was trained on, from the files it records (checked by sha256) or the
+    ones given with -i, read as they were read then; each (item, label) once if trained with --dedupe."""
+    recorded = meta.get("dataset", {})
+    if "inputs" not in recorded:  # one plain file: the way every unlabelled run records it
+        spec = input_specs[0] if isinstance(input_specs, list) and input_specs else input_specs
+        return load_recorded_items(meta, spec, run_dir)[0], None
+    entries = recorded["inputs"]
+    given = [input_specs] if isinstance(input_specs, str) else list(input_specs or [])
+    if given and len(given) != len(entries):
+        raise MakemoreError(f"{run_dir} was trained on {len(entries)} input(s); pass all of them with -i, in order")
+    specs = []
+    for k, entry in enumerate(entries):
+        path = resolve_input_file(parse_source(given[k]).path if given else entry["path"])
+        if not path.is_file():
+            raise MakemoreError(f"{path}, a training file of {run_dir}, is gone; pass the inputs with -i FILE")
+        if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
+            raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i")
+        specs.append(f"{entry['label']}={path}" if entry.get("label") is not None else str(path))
+    data = read_labelled(specs, resolve=Path, options=TextOptions(**recorded.get("text_options", {})),
+                         item_column=recorded.get("item_column"), label_column=recorded.get("label_column"))
+    if recorded.get("duplicates_dropped") is not None:
+        data = _drop_labelled_duplicates(data)[0]
+    labels = None if data.labels is None else ItemLabels(data.labels, data.names, data.files)
+    names = [entry["name"] for entry in meta.get("labels", [])]
+    if labels is not None and names and labels.names != names:
+        raise MakemoreError(f"the inputs of {run_dir} now give the labels {', '.join(labels.names)}, not the "
+                            f"{', '.join(names)} it was trained with")
+    return data.items, labels
+
+
 def add_dedupe_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the first occurrence of each item, before the split (recorded in run.json; "
@@ -215,13 +304,14 @@ def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tu
     return items, path
 
 
-def load_run_and_splits(run_dir: str, input_spec: str | None, device_name: str):
-    """A run's model and the exact split it was trained on (checked against the recorded file)."""
+def load_run_and_splits(run_dir: str, input_spec: list[str] | str | None, device_name: str, with_items: bool = False):
+    """A run's model and the exact split it was trained on (checked against the recorded files); with
+    `with_items`, also the items and their labels (None when unlabelled)."""
     model, vocab, meta = load_run(run_dir, pick_device(device_name))
-    items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
+    items, labels = recorded_input(meta, input_spec, Path(run_dir))
     splits = splits_for(items, meta["model"], getattr(model.config, "block_size", None),
-                        seed=meta.get("split_seed", 42), vocab=vocab)  # windows, or whole items for a sequence model
-    return model, splits, meta
+                        seed=meta.get("split_seed", 42), vocab=vocab, labels=labels)  # windows, or whole items
+    return (model, splits, meta, items, labels) if with_items else (model, splits, meta)
 
 
 def refuse_existing_run(out_dir: Path, overwrite: bool) -> None:

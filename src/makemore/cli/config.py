@@ -47,6 +47,12 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict[str, Any],
                     raise ValueError(f"expected true or false, got {value!r}")
                 checked[key] = value
                 continue
+            if isinstance(action, argparse._AppendAction):  # a repeatable option (-i): a string or a list of them
+                given = value if isinstance(value, list) else [value]
+                if any(isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in given):
+                    raise ValueError(f"expected a string or a list of strings, got {value!r}")
+                checked[key] = [str(v) for v in given]
+                continue
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise ValueError(f"expected a string or a number, got {value!r}")
             converted = action.type(str(value)) if action.type else str(value)

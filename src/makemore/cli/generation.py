@@ -13,16 +13,18 @@ from pathlib import Path
 from ..atomic import json_text
 from ..bounds import MAX_LEN, MAX_SAMPLES
 from ..checkpoint import load_run
-from ..data import TextOptions, read_items
+from ..data import TextOptions, read_items, split_labelled
 from ..device import pick_device
 from ..errors import MakemoreError
 from ..plots import bigram_heatmap
 from ..constraints import Constraint, check_constraint
-from ..sample import check_controls, generate
+from ..classify import score_labelled
+from ..labels import for_label, label_numbers
+from ..sample import check_controls, generate_labelled
 from ..search import MAX_EXPANSIONS, most_likely
-from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of, score_items,
+from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of,
                        token_display, top_next_chars, training_log_probs)
-from .common import FMT, add_common, checked, load_recorded_items, log, resolve_input_file, set_threads, wrap
+from .common import FMT, add_common, checked, log, recorded_input, resolve_input_file, set_threads, wrap
 
 LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
                  "length masks), summed over its characters and the end token; the number `makemore score` prints")
@@ -40,12 +42,12 @@ def _item_options(meta: dict):
 
 
 def _training_items(meta: dict, input_spec: str | None, run_dir: str, why: str) -> list[str]:
-    """All items of the run's training file (recorded path checked by sha256, or -i FILE)."""
+    """All items of the run's training file(s) (recorded paths checked by sha256, or -i FILE)."""
     try:
         spec = input_spec or meta.get("dataset", {}).get("path")
         if spec and not resolve_input_file(spec).is_file():  # load_recorded_items would hash a missing file
             raise MakemoreError(f"{spec} is not there any more (moved or deleted?)")
-        items, _ = load_recorded_items(meta, input_spec, Path(run_dir))
+        items, _ = recorded_input(meta, input_spec, Path(run_dir))
     except MakemoreError as e:
         hint = "" if "-i FILE" in str(e) else "; pass the training file with -i FILE"
         raise MakemoreError(f"{why} needs the training items: {e}{hint}") from None
@@ -94,11 +96,14 @@ def cmd_sample(args) -> None:
         log("note: --max-expansions is only used with --most-likely; ignored")
     settings = {"prefix": prefix, "min_len": args.min_len, "max_len": max_len, "novel": args.novel,
                 **{k: v for k, v in (("suffix", suffix), ("contains", contains)) if v is not None}}
+    chosen = label_numbers(model.label_set, args.label)  # one line for an unknown label or an unlabelled run
+    if args.label:
+        settings["label"] = args.label
     if args.most_likely:
-        return _sample_most_likely(args, model, vocab, exclude, settings)
-    samples = generate(model, vocab, args.n, max_len=max_len, seed=args.seed, device=device, prefix=prefix,
-                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_len=args.min_len,
-                       exclude=exclude, suffix=suffix, contains=contains)
+        return _sample_most_likely(args, model, vocab, exclude, settings, chosen)
+    samples = generate_labelled(model, vocab, args.n, max_len=max_len, seed=args.seed, device=device, prefix=prefix,
+                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_len=args.min_len,
+                                exclude=exclude, suffix=suffix, contains=contains, label=args.label)
     if args.format == "text":
         _write_lines(s.item for s in samples)
         return
@@ -108,20 +113,28 @@ def cmd_sample(args) -> None:
 
 
 def _write_scored(args, samples, settings: dict, **extra) -> None:
-    """Items with their log-probabilities as csv or json (json with the settings and `extra` fields)."""
+    """Items with their log-probabilities as csv or json (json with the settings and `extra` fields); a
+    labelled run's items also with their label (the one each was drawn for)."""
+    labelled = any(getattr(s, "label", None) is not None for s in samples)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["item", "log_prob"])
-        writer.writerows([s.item, f"{s.log_prob:.6f}"] for s in samples)
+        writer.writerow(["item", "log_prob", *(["label"] if labelled else [])])
+        writer.writerows([s.item, f"{s.log_prob:.6f}", *([s.label] if labelled else [])] for s in samples)
         return
     payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE, **extra,
-               "items": [{"item": s.item, "log_prob": round(s.log_prob, 6)} for s in samples]}
+               "items": [{"item": s.item, "log_prob": round(s.log_prob, 6), **({"label": s.label} if labelled else {})}
+                         for s in samples]}
     sys.stdout.write(json_text(payload, indent=1))
 
 
-def _sample_most_likely(args, model, vocab, exclude, settings: dict) -> None:
-    """`sample --most-likely N`: the N most probable items, highest first, with their log-probabilities."""
-    found = most_likely(model, vocab, args.most_likely, max_len=settings["max_len"], prefix=settings["prefix"],
+def _sample_most_likely(args, model, vocab, exclude, settings: dict, chosen: list[int] | None) -> None:
+    """`sample --most-likely N`: the N most probable items, highest first, with their log-probabilities
+    (of a labelled run: under the one label given with --label)."""
+    if model.label_set is not None and (chosen is None or len(chosen) != 1):
+        raise MakemoreError(f"--most-likely ranks items under one label; pick it with --label "
+                            f"(this run's labels: {', '.join(model.label_set.names)})")
+    label = None if chosen is None else chosen[0]
+    found = most_likely(for_label(model, label), vocab, args.most_likely, max_len=settings["max_len"], prefix=settings["prefix"],
                         min_len=args.min_len, exclude=exclude, suffix=settings.get("suffix"),
                         contains=settings.get("contains"), max_expansions=args.max_expansions)
     if not found.exact:
@@ -161,15 +174,37 @@ def _read_items_to_score(args, meta) -> list[str]:
     return [options.apply(item) for item in raw]
 
 
+def _one_label(model, name: str | None) -> int | None:
+    """The number of the label named with --label (None: none named); one-line errors otherwise."""
+    chosen = label_numbers(model.label_set, name)
+    return None if chosen is None else chosen[0]
+
+
+def _training_population(model, vocab, meta: dict, args, label: int | None) -> list[float]:
+    """The sorted log-probabilities of the run's training-split items (of `label`'s items, under it), as
+    `score` scores: the population its percentiles are taken in."""
+    all_items = _training_items(meta, args.input, args.run_dir, "the percentile")
+    if model.label_set is None:
+        return training_log_probs(model, vocab, all_items, meta.get("split_seed", 42))
+    _, labels = recorded_input(meta, args.input, Path(args.run_dir))
+    train_items, train_labels = split_labelled(all_items, labels.of_item, meta.get("split_seed", 42))[0]
+    if label is not None:
+        train_items = [it for it, lb in zip(train_items, train_labels) if lb == label]
+    return sorted(s.log_prob for s in score_labelled(model, vocab, train_items, label=label))
+
+
 def cmd_score(args) -> None:
     model, vocab, meta, _ = _load(args)
+    label = _one_label(model, args.label)
+    if args.explain and model.label_set is not None and label is None:
+        raise MakemoreError(f"--explain follows one label's model; pick it with --label "
+                            f"(this run's labels: {', '.join(model.label_set.names)})")
     items = _read_items_to_score(args, meta)
     check_known(vocab, items, "the items")
-    scores = score_items(model, vocab, items)
+    scores = score_labelled(model, vocab, items, label=label)
     population = None
     try:
-        all_items = _training_items(meta, args.input, args.run_dir, "the percentile")
-        population = training_log_probs(model, vocab, all_items, meta.get("split_seed", 42))
+        population = _training_population(model, vocab, meta, args, label)
     except MakemoreError as e:
         log(f"note: percentile omitted ({e})")
     rows, explained = [], []
@@ -177,7 +212,7 @@ def cmd_score(args) -> None:
         row = {"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char, "predicted": s.predicted}
         if population is not None:
             row["percentile"] = percentile_of(s.log_prob, population)
-        steps = explain_item(model, vocab, s.item) if args.explain else []
+        steps = explain_item(for_label(model, label), vocab, s.item) if args.explain else []
         if args.explain:
             row["explain"] = [{"context": context_display(vocab, step.context),
                                "next": "<end>" if step.index == 0 else vocab.chars[step.index - 1],
@@ -212,8 +247,12 @@ def cmd_score(args) -> None:
 
 def cmd_next(args) -> None:
     model, vocab, meta, _ = _load(args)
+    label = _one_label(model, args.label)
+    if model.label_set is not None and label is None:
+        raise MakemoreError(f"this run has labels; say whose next character with --label "
+                            f"(one of: {', '.join(model.label_set.names)})")
     prefix = _item_options(meta).apply(args.prefix)
-    top = top_next_chars(model, vocab, prefix, args.k)
+    top = top_next_chars(for_label(model, label), vocab, prefix, args.k)
     if args.format == "json":
         rows = [{"next": "<end>" if i == 0 else vocab.chars[i - 1], "end": i == 0, "prob": p} for i, p in top]
         sys.stdout.write(json_text({"prefix": prefix, "next": rows}, indent=1))
@@ -286,6 +325,9 @@ def add_sample(sub) -> None:
     p.add_argument("--max-expansions", type=checked("max_expansions"), default=MAX_EXPANSIONS, metavar="N",
                    help=f"--most-likely: prefixes the search may expand before it stops with the best found "
                         f"(said on stderr; default: {MAX_EXPANSIONS:,})")
+    p.add_argument("--label", action="append", metavar="NAME",
+                   help="a labelled run: sample items of this label; give it several times for several labels "
+                        "(default: every label, each item's drawn by its share of the training items)")
     p.add_argument("-i", "--input", metavar="FILE", help="the training file for --novel, if it moved since training (default: the one run.json records)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
                    help="text: one item per line (--most-likely: with log_prob); json, csv: with each item's "
@@ -307,6 +349,8 @@ def add_score(sub) -> None:
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("items", nargs="*", metavar="ITEM", help="items to score (default: read standard input)")
     p.add_argument("--explain", action="store_true", help="also show each character's probability given its context")
+    p.add_argument("--label", metavar="NAME", help="a labelled run: score under this label (default: under the whole "
+                                                   "run, log of the sum over labels of p(label) p(item | label))")
     p.add_argument("-i", "--input", metavar="FILE", help="the training file for the percentile, if it moved since training")
     p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
     add_common(p)
@@ -325,6 +369,7 @@ def add_next(sub) -> None:
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("prefix", metavar="PREFIX", help="the item so far (may be empty: '')")
     p.add_argument("-k", type=checked("k", "next.k"), default=10, help="how many characters to show (default: 10)")
+    p.add_argument("--label", metavar="NAME", help="a labelled run: whose next character (required for one)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
     add_common(p)
     p.set_defaults(func=cmd_next)

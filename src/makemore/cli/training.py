@@ -7,6 +7,7 @@ import json
 import os
 import signal
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from torch.distributed import DistError
 
 from ..atomic import remove_stale_temporaries
 from ..checkpoint import METRICS, read_meta, read_metrics
+from ..classify import label_report
 from ..device import pick_device
 from ..distributed import from_environ, start, stop
 from ..errors import MakemoreError
@@ -23,9 +25,9 @@ from ..recipes import PRESETS, get_recipe
 from ..runlock import run_lock
 from ..runs import RunSpec, evaluate_part, resume, run
 from ..train import OPTIMIZERS, SCHEDULES, TrainingInterrupted
-from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, eval_progress, load_dataset,
-                     load_recorded_items, load_run_and_splits, log, progress_callback, provenance, refuse_existing_run,
-                     set_threads, text_options)
+from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, eval_progress,
+                     load_run_and_splits, load_training_input, log, progress_callback, provenance, recorded_input,
+                     refuse_existing_run, set_threads, text_options)
 from .config import config_file_record
 
 RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
@@ -55,20 +57,30 @@ def cmd_train(args) -> None:
         main = parallel is None or parallel.is_main
         if main:  # rank 0 alone looks at and writes the run directory
             refuse_existing_run(out_dir, args.overwrite)
-        items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe, split_seed=args.split_seed)
+        items, labels, dataset = load_training_input(args.input, text_options(args), dedupe=args.dedupe,
+                                                     split_seed=args.split_seed, item_column=args.item_column,
+                                                     label_column=args.label_column)
         set_threads(args.threads)
         run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
                            seed=args.seed, split_seed=args.split_seed, config=config)
-        say(parallel, f"training {args.model} on {dataset['name']} ({dataset['items']:,} items, vocabulary "
-                      f"{dataset['vocab_size']}) on {where(device, parallel)}")
+        say(parallel, f"training {args.model} on {dataset['name']} ({dataset['items']:,} items{describe_labels(labels)}, "
+                      f"vocabulary {dataset['vocab_size']}) on {where(device, parallel)}")
         extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
         with training_session(out_dir, args.model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
             meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
                                               on_progress=on_progress, should_stop=should_stop, parallel=parallel,
-                                              on_eval=eval_progress()),
+                                              on_eval=eval_progress(), labels=labels),
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
+
+
+def describe_labels(labels) -> str:
+    """", 2 labels: girl 4,000, boy 3,000" for a labelled run's start message ("" when unlabelled)."""
+    if labels is None:
+        return ""
+    counts = [labels.of_item.count(k) for k in range(len(labels.names))]
+    return f", {len(labels.names)} label(s): " + ", ".join(f"{n} {c:,}" for n, c in zip(labels.names, counts))
 
 
 def resume_training(args) -> None:
@@ -79,13 +91,14 @@ def resume_training(args) -> None:
     meta = read_meta(out_dir)
     with parallel_job(pick_device(args.device), out_dir) as (parallel, device):
         main = parallel is None or parallel.is_main
-        items, path = load_recorded_items(meta, args.input, out_dir)
+        items, labels = recorded_input(meta, args.input, out_dir)
         set_threads(args.threads)
         say(parallel, f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on "
                       f"{where(device, parallel)}")
         with training_session(out_dir, meta["model"], args.tensorboard, main) as (should_stop, on_progress):
             meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
-                                                 should_stop=should_stop, parallel=parallel, on_eval=eval_progress()),
+                                                 should_stop=should_stop, parallel=parallel, on_eval=eval_progress(),
+                                                 labels=labels),
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
@@ -229,15 +242,34 @@ def progress_reporter(label: str, out_dir: Path, tensorboard: bool):
 # ----------------------------------------------------------------------------- eval, models
 
 def cmd_eval(args) -> None:
-    model, splits, _ = load_run_and_splits(args.run_dir, args.input, args.device)
+    model, splits, meta, items, labels = load_run_and_splits(args.run_dir, args.input, args.device, with_items=True)
     set_threads(args.threads)
     on_eval = eval_progress()
     result = {part: evaluate_part(model, splits, part, on_eval=on_eval) for part in ("train", "val", "test")}
+    report = None
+    if labels is not None:
+        report = label_report(model, splits, items, labels.of_item, model.label_set, meta.get("split_seed", 42))
     if args.json:
-        print(json.dumps({f"{k}_nll": v for k, v in result.items()}))
-    else:
-        for part, nll in result.items():
-            print(f"{part:<5} {nll:.4f}")
+        extra = {} if report is None else {"labels": asdict(report)}
+        print(json.dumps({**{f"{k}_nll": v for k, v in result.items()}, **extra}))
+        return
+    for part, nll in result.items():
+        print(f"{part:<5} {nll:.4f}")
+    if report is not None:
+        print_label_report(report)
+
+
+def print_label_report(report) -> None:
+    """Per-label NLL and the classification of the split's items, beside the majority label."""
+    width = max(5, *(len(name) for name in report.nll))
+    print(f"\n{report.part} split by label\n{'label':<{width}}  {'items':>6}  {'nll':>7}")
+    for name, nll in report.nll.items():
+        print(f"{name:<{width}}  {report.items[name]:>6,}  {nll:>7.4f}")
+    print(f"\nclassifying the {report.part} items (Bayes' rule over the labels)")
+    print(f"{'':<28}{'accuracy':>9}  {'macro-F1':>8}")
+    print(f"{'this model':<28}{report.accuracy:>9.4f}  {report.macro_f1:>8.4f}")
+    print(f"{'majority label (' + report.baseline_label + ')':<28}{report.baseline_accuracy:>9.4f}  "
+          f"{report.baseline_macro_f1:>8.4f}")
 
 
 def cmd_models(args) -> None:
@@ -254,6 +286,8 @@ TRAIN_EPILOG = """examples:
   makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp
   makemore train --config mlp.toml --lr 0.003      # TOML options, overridden here
   makemore train --resume runs/wavenet              # after Ctrl-C or a kill
+  makemore train -i girls.txt -i boys.txt --model transformer -o runs/styles    # labels girls, boys
+  makemore train -i names.csv --item-column name --label-column sex -o runs/by-sex
 
 Ctrl-C or SIGTERM stops after the current step and saves a resume point."""
 
@@ -262,10 +296,13 @@ def add_parsers(sub) -> None:
     """Add `train`, `eval` and `models` to the subparsers of the `makemore` parser."""
     add_train_parser(sub)
     p = sub.add_parser("eval", help="train/val/test NLL of a run", formatter_class=FMT,
-                       description="Recompute a run's train/val/test NLL on the split it was trained with.",
+                       description="Recompute a run's train/val/test NLL on the split it was trained with. For a "
+                                   "labelled run, also the test NLL of each label, and the accuracy and macro-F1 of "
+                                   "classifying the test items by Bayes' rule, beside always answering the majority label.",
                        epilog="example:\n  makemore eval runs/wavenet")
     p.add_argument("run_dir", help="run directory written by makemore train")
-    p.add_argument("-i", "--input", help="the training file, if it moved since training")
+    p.add_argument("-i", "--input", action="append", metavar="[LABEL=]FILE",
+                   help="the training file, if it moved since training (a labelled run: each of its inputs, in order)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_common(p)
     p.set_defaults(func=cmd_eval)
@@ -283,7 +320,12 @@ def add_train_parser(sub) -> None:
                        description="Train one registered model on a one-item-per-line file and save it to a run directory "
                                    "(model.safetensors, run.json, metrics.csv, loss.png). Prints train/val/test NLL.",
                        epilog=TRAIN_EPILOG)
-    p.add_argument("-i", "--input", help="text file with one item per line, or 'names' for the essay's dataset")
+    p.add_argument("-i", "--input", action="append", metavar="[LABEL=]FILE",
+                   help="text file with one item per line, or 'names' for the essay's dataset. Give -i several times "
+                        "for one model over several lists, each labelled by its file's stem (girls.txt: "
+                        "girls) or by LABEL=FILE; a .csv/.tsv table takes --item-column (and --label-column)")
+    p.add_argument("--item-column", metavar="NAME", help="the column of a .csv/.tsv input that holds the items (header row required)")
+    p.add_argument("--label-column", metavar="NAME", help="the column of a .csv/.tsv input that holds each row's label")
     p.add_argument("--model", default="wavenet", choices=list(MODELS), metavar="NAME",
                    help=f"model to train: {', '.join(MODELS)} (default: wavenet)")
     p.add_argument("-o", "--out-dir", help="run directory to write")

@@ -129,3 +129,41 @@ def embed(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     with the same seed drift apart; embedding's backward gives the same bits every time.
     """
     return F.embedding(idx.long(), table)
+
+
+class LabelEmbedding(nn.Module):
+    """A learned vector per label (girls' or boys' names, one language or another), added to what a model reads.
+
+    Labels ride in the index tensors themselves (`makemore.labels`): a position's index is
+    label * vocab_size + character, so windows, padded items, caches and every helper that moves
+    indices around carry the label without knowing of it; `split` takes an index apart again.
+    With one label (every unlabelled run) there is nothing to tell apart: the table is a single
+    zero row, not a parameter, and `add` leaves its input as it is, so such a model has the
+    parameters, state-dict keys and numbers it had before labels existed.
+
+    The table starts at zero: a labelled model begins as the pooled model and learns, from the
+    gradients, only where the labels differ.
+    """
+
+    def __init__(self, n_labels: int, dim: int):
+        super().__init__()
+        self.n_labels = n_labels
+        if n_labels > 1:
+            self.weight = nn.Parameter(torch.zeros(n_labels, dim))  # (n_labels, dim)
+        else:
+            self.register_buffer("weight", torch.zeros(1, dim), persistent=False)
+
+    def add(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """x (..., dim) plus each position's label vector, labels (...) of the same leading shape."""
+        return x if self.n_labels == 1 else x + embed(self.weight, labels)
+
+
+def split_labels(idx: torch.Tensor, vocab_size: int, n_labels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Label-carrying indices (any integer dtype) -> (characters, labels), both int64, same shape.
+
+    With one label every index is its character already: (idx, None), no arithmetic on the hot path of an
+    unlabelled model (`LabelEmbedding.add` takes the None)."""
+    idx = idx.long()
+    if n_labels == 1:
+        return idx, None
+    return idx % vocab_size, idx // vocab_size

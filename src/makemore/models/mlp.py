@@ -5,6 +5,10 @@
   they are what the next model fixes and what `diagnose` measures.
 - `mlp-bn`: the same network with Kaiming init (gain 5/3 for tanh), the output
   layer scaled down, and batch normalisation of the hidden pre-activations.
+
+Labels (makemore.labels): each label's learned vector (E wide, like a character's) is added to the
+embedding of every character of the context, so the hidden layer reads the label at every position:
+a per-label shift of its pre-activations that the first layer learns to use.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import MakemoreError
-from .layers import BatchNorm, cross_entropy, embed, kaiming_
+from .layers import BatchNorm, LabelEmbedding, cross_entropy, embed, kaiming_, split_labels
 from .registry import register
 
 
@@ -29,6 +33,7 @@ class MLPConfig:
     n_embd: int = 10  # E: size of each character's embedding (a row of C)
     n_hidden: int = 200  # H: tanh units in the hidden layer
     init: str = "naive"  # naive N(0,1); fix-output (W2*0.01, b2=0); fix-tanh (+ W1*0.2, b1*0.01); kaiming (+ W1 ~ N(0, (5/3)/sqrt(fan_in)))
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 @register("mlp", config=MLPConfig, essay_val_nll=2.10,
@@ -43,6 +48,7 @@ class MLP(nn.Module):
         self.config = config
         V, T, E, H = config.vocab_size, config.block_size, config.n_embd, config.n_hidden
         self.C = nn.Parameter(torch.randn(V, E))  # character embedding table
+        self.label_emb = LabelEmbedding(config.n_labels, E)
         self.W1 = nn.Parameter(torch.randn(T * E, H))
         self.b1 = nn.Parameter(torch.randn(H))
         self.W2 = nn.Parameter(torch.randn(H, V))
@@ -61,7 +67,8 @@ class MLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = embed(self.C, idx)  # (B, T, E)
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)  # (B, T) each
+        emb = self.label_emb.add(embed(self.C, chars), labels)  # (B, T, E): C[char] (+ the label's vector)
         h = self.act(emb.view(B, -1) @ self.W1 + self.b1)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
         loss = None if targets is None else cross_entropy(logits, targets)
@@ -76,6 +83,7 @@ class MLPBNConfig:
     n_hidden: int = 200  # H: tanh units in the hidden layer
     output_scale: float = 0.01  # W2 starts this small so the initial logits are near 0: loss ≈ -log(1/V)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 @register("mlp-bn", config=MLPBNConfig, essay_val_nll=2.05,
@@ -91,6 +99,7 @@ class MLPBN(nn.Module):
         self.config = config
         V, T, E, H = config.vocab_size, config.block_size, config.n_embd, config.n_hidden
         self.C = nn.Parameter(torch.randn(V, E))
+        self.label_emb = LabelEmbedding(config.n_labels, E)
         self.W1 = nn.Parameter(kaiming_(torch.empty(T * E, H), fan_in=T * E))
         self.bn = BatchNorm(H, momentum=config.bn_momentum)
         self.act = nn.Tanh()
@@ -99,7 +108,8 @@ class MLPBN(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        emb = embed(self.C, idx)  # (B, T, E)
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)  # (B, T) each
+        emb = self.label_emb.add(embed(self.C, chars), labels)  # (B, T, E): C[char] (+ the label's vector)
         hpreact = self.bn(emb.view(B, -1) @ self.W1)  # (B, H), normalised over the batch
         h = self.act(hpreact)  # (B, H)
         logits = h @ self.W2 + self.b2  # (B, V)
@@ -117,6 +127,7 @@ class DeepMLPConfig:
     batchnorm: bool = True  # BatchNorm between each Linear and its tanh
     init: str = "kaiming"  # "kaiming" (gain 5/3 / sqrt(fan_in), small output layer) or "naive" (N(0, 1) everywhere)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 @register("mlp-deep", config=DeepMLPConfig,
@@ -131,6 +142,7 @@ class DeepMLP(nn.Module):
         self.config = config
         V, T, E, H = config.vocab_size, config.block_size, config.n_embd, config.n_hidden
         self.C = nn.Parameter(torch.randn(V, E))
+        self.label_emb = LabelEmbedding(config.n_labels, E)
         widths = [T * E] + [H] * config.n_layers
         # with BatchNorm a Linear bias is cancelled by the mean subtraction, so it is left out
         self.linears = nn.ModuleList(nn.Linear(a, b, bias=not config.batchnorm) for a, b in zip(widths, widths[1:]))
@@ -154,7 +166,8 @@ class DeepMLP(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B = idx.shape[0]
-        x = embed(self.C, idx).view(B, -1)  # (B, T*E)
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)  # (B, T) each
+        x = self.label_emb.add(embed(self.C, chars), labels).view(B, -1)  # (B, T*E)
         for linear, norm, act in zip(self.linears, self.norms, self.acts):
             x = act(norm(linear(x)))  # (B, H)
         logits = self.out(x)  # (B, V)

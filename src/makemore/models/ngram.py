@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import MakemoreError
-from .layers import cross_entropy
+from .layers import cross_entropy, split_labels
 from .registry import register
 
 SMOOTHINGS = ("kneser-ney", "add-k")
@@ -31,6 +31,7 @@ class NGramConfig:
     # 0.0004 val NLL and nothing on test at n=6, so not the default)
     discount: float | Sequence[float] = 0.85
     k: float = 0.1  # add-k's pseudo-count per n-gram; 0.1 is its best at n=3..8 (k=1, n=2 is bigram-counts)
+    n_labels: int = 1  # labels the items carry (makemore.labels): one more, per-label order on top; 1 = unlabelled
 
 
 @register("ngram", config=NGramConfig, mechanism="n-gram counts, interpolated Kneser-Ney smoothing")
@@ -49,6 +50,13 @@ class NGram(nn.Module):
     favour characters that follow many contexts, not a few frequent ones. Below order 0 is the
     uniform 1/V, so every character keeps some probability; a context never seen at order j
     hands its whole mass to order j-1. The result sums to 1 over the vocabulary for any context.
+
+    Labels (makemore.labels): the orders above are counted over every label's items pooled, and the
+    label is one more, outermost symbol of context on top of them, (label, h) at length n: the same
+    formula with raw per-label counts and the top order's D, over the pooled P_{n-1}(w | h). So a label
+    keeps its own counts where it has them and backs off to the pooled ones where they are thin (a
+    context the label never saw hands all its mass to the pooled model). With one label that level
+    would only repeat the pooled top order, so it is not there; add-k smooths the per-label counts.
     """
 
     trainable = False  # fitted by counting (`fit`), not by gradient descent
@@ -64,9 +72,12 @@ class NGram(nn.Module):
             raise MakemoreError(f"ngram: {m + 1}-grams over {V} symbols do not fit in 64-bit keys; use a smaller block size")
         if not 0 < config.k < float("inf"):
             raise MakemoreError(f"ngram k must be a positive number, got {config.k}")
+        if V ** (m + 1) * config.n_labels >= 2 ** 62:
+            raise MakemoreError(f"ngram: {m + 1}-grams over {V} symbols and {config.n_labels} labels do not fit in "
+                                f"64-bit keys; use a smaller block size")
         self.config = config
         self.discounts()  # checks them
-        for j in range(m + 1):  # empty until fit: an unfitted model is uniform
+        for j in range(self.top + 1):  # empty until fit: an unfitted model is uniform
             for name in _TABLES:
                 self.register_buffer(f"{name}{j}", torch.zeros(0, dtype=torch.int64))
 
@@ -83,6 +94,11 @@ class NGram(nn.Module):
             raise MakemoreError(f"ngram discounts must be in (0, 1], got {D}")
         return discounts
 
+    @property
+    def top(self) -> int:
+        """The highest table: block_size, or block_size + 1 (the per-label level) when there are labels."""
+        return self.config.block_size + (self.config.n_labels > 1)
+
     def table(self, j: int) -> list[torch.Tensor]:
         return [getattr(self, f"{name}{j}") for name in _TABLES]
 
@@ -92,31 +108,49 @@ class NGram(nn.Module):
 
         Per context length j (0..n-1), sorted by key: ctx_keys (distinct contexts h), ctx_total (c_j(h)),
         ctx_types (N1+(h .)), gram_keys (distinct h w), gram_counts (c_j(h w): raw at the top, continuation below).
+        With labels, table block_size + 1 holds the per-label counts, the label the most significant digit.
         """
         V, m = self.config.vocab_size, self.config.block_size
-        grams = encode(torch.cat([x.long(), y.long()[:, None]], dim=1), V)  # (N,) keys of the n-grams
+        chars, labels = split_labels(x[:, -m:], V, self.config.n_labels)  # (N, m) each: the label of a window is that of its last index
+        grams = encode(torch.cat([chars, y.long()[:, None]], dim=1), V)  # (N,) keys of the n-grams
+        if self.top > m:  # the per-label level: raw counts of (label, h w)
+            self._store(self.top, *torch.unique(labels[:, -1] * V ** (m + 1) + grams, return_counts=True))
         keys, counts = torch.unique(grams, return_counts=True)  # sorted
         for j in range(m, -1, -1):
-            ctx, inverse, types = torch.unique_consecutive(keys // V, return_inverse=True, return_counts=True)
-            total = torch.zeros_like(ctx).index_add_(0, inverse, counts)
-            for name, value in zip(_TABLES, (ctx, total, types, keys, counts)):
-                setattr(self, f"{name}{j}", value.clone())  # own storage each: safetensors refuses shared ones
+            self._store(j, keys, counts)
             # order j-1: drop the oldest character; how many distinct n-grams collapse onto a key is N1+(. h w)
             keys, counts = torch.unique(keys % V ** j, return_counts=True)
+
+    def _store(self, j: int, keys: torch.Tensor, counts: torch.Tensor) -> None:
+        """Table j from its sorted distinct n-gram keys and their counts."""
+        ctx, inverse, types = torch.unique_consecutive(keys // self.config.vocab_size, return_inverse=True,
+                                                       return_counts=True)
+        total = torch.zeros_like(ctx).index_add_(0, inverse, counts)
+        for name, value in zip(_TABLES, (ctx, total, types, keys, counts)):
+            setattr(self, f"{name}{j}", value.clone())  # own storage each: safetensors refuses shared ones
+
+    def _contexts(self, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Contexts idx (B, >= block_size) -> (their last m characters (B, m), the key of each table's context)."""
+        V, m = self.config.vocab_size, self.config.block_size
+        chars, labels = split_labels(idx[:, -m:], V, self.config.n_labels)
+        keys = [encode(chars[:, m - j:], V) for j in range(m + 1)]
+        if self.top > m:
+            keys.append(labels[:, -1] * V ** m + keys[m])
+        return chars, keys
 
     def probs(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, V) float64 distributions of the next character for contexts idx (B, block_size)."""
         V, m = self.config.vocab_size, self.config.block_size
-        idx = idx.long()[:, -m:]
+        _, keys = self._contexts(idx)
         chars = torch.arange(V, device=idx.device)
         if self.config.smoothing == "add-k":  # unseen context: k / kV, uniform
-            _, c, total, _ = self._lookup(m, encode(idx, V), chars)
+            _, c, total, _ = self._lookup(self.top, keys[self.top], chars)
             k = self.config.k
             return (c.double() + k) / (total.double()[:, None] + k * V)
-        discounts = self.discounts()
+        discounts = self.discounts() + [self.discounts()[m]]  # the per-label level takes the top order's D
         p = torch.full((idx.shape[0], V), 1.0 / V, dtype=torch.float64, device=idx.device)
-        for j in range(m + 1):
-            found, c, total, types = self._lookup(j, encode(idx[:, m - j:], V), chars)
+        for j in range(self.top + 1):
+            found, c, total, types = self._lookup(j, keys[j], chars)
             D = discounts[j]
             kept = (c.double() - D).clamp(min=0)  # each seen h w gives up D, which goes to the lower order
             interpolated = (kept + D * types.double()[:, None] * p) / total.double().clamp(min=1)[:, None]
@@ -130,14 +164,15 @@ class NGram(nn.Module):
         so scoring given targets needs n look-ups per row where `probs` needs n per row and character:
         evaluation (`evaluation.evaluate`) uses this."""
         V, m = self.config.vocab_size, self.config.block_size
-        idx, w = idx.long()[:, -m:], targets.long()
+        _, keys = self._contexts(idx)
+        w = targets.long()
         if self.config.smoothing == "add-k":
-            c, total = self._lookup_one(m, encode(idx, V), w)[1:3]
+            c, total = self._lookup_one(self.top, keys[self.top], w)[1:3]
             return ((c.double() + self.config.k) / (total.double() + self.config.k * V)).log()
-        discounts = self.discounts()
+        discounts = self.discounts() + [self.discounts()[m]]
         p = torch.full((idx.shape[0],), 1.0 / V, dtype=torch.float64, device=idx.device)
-        for j in range(m + 1):
-            found, c, total, types = self._lookup_one(j, encode(idx[:, m - j:], V), w)
+        for j in range(self.top + 1):
+            found, c, total, types = self._lookup_one(j, keys[j], w)
             D = discounts[j]
             interpolated = ((c.double() - D).clamp(min=0) + D * types.double() * p) / total.double().clamp(min=1)
             p = torch.where(found, interpolated, p)

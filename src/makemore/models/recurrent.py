@@ -11,6 +11,10 @@
 One model, three cells (torch.nn.RNN / GRU / LSTM). Position t reads [0] + the item's first t
 characters and predicts character t (or the end token), so unlike the windowed models the
 context is the whole item so far, however long.
+
+Labels (makemore.labels): each label's learned vector (E wide) is added to every input embedding,
+the start token's included, so the cell reads the label at every step (not only in its initial state,
+where a long item could wash it out).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import cross_entropy
+from .layers import LabelEmbedding, cross_entropy, split_labels
 from .registry import register
 
 
@@ -32,6 +36,7 @@ class RecurrentConfig:
     n_hidden: int = 128  # H: size of the hidden state (of each layer)
     n_layer: int = 1  # recurrent layers stacked, each reading the hidden states of the one below
     dropout: float = 0.0  # dropout on the embeddings, between layers and before the output layer (training only)
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 class Recurrent(nn.Module):
@@ -42,6 +47,7 @@ class Recurrent(nn.Module):
         self.config = config
         V, E, H = config.vocab_size, config.n_embd, config.n_hidden
         self.wte = nn.Embedding(V, E)  # character embedding table
+        self.label_emb = LabelEmbedding(config.n_labels, E)
         self.drop = nn.Dropout(config.dropout)
         self.rnn = self.cell(E, H, num_layers=config.n_layer, batch_first=True,
                              dropout=config.dropout if config.n_layer > 1 else 0.0)
@@ -51,18 +57,25 @@ class Recurrent(nn.Module):
             self.lm_head.bias.zero_()
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        x = self.drop(self.wte(idx.long()))  # (B, L, E)
+        x = self.drop(self.embedding(idx))  # (B, L, E)
         h, _ = self.rnn(x)  # (B, L, H): the state after reading each position, from a zero state
         logits = self.lm_head(self.drop(h))  # (B, L, V)
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
+    def embedding(self, idx: torch.Tensor) -> torch.Tensor:
+        """Label-carrying indices (...) -> (..., E): the character's embedding plus the label's vector."""
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
+        return self.label_emb.add(self.wte(chars), labels)
+
     # incremental decoding (makemore.decoding): the recurrent state is all a position passes on, so carrying
     # it makes each new character one step of the cell. Stored batch first, (B, n_layer, H), as the decoder
     # keeps rows; the LSTM carries its memory cell beside its hidden state.
 
-    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        """The zero state forward starts from: (h,) or, for the LSTM, (h, c), each (B, n_layer, H)."""
+    def init_state(self, batch_size: int, label: int = 0) -> tuple[torch.Tensor, ...]:
+        """The zero state forward starts from: (h,) or, for the LSTM, (h, c), each (B, n_layer, H).
+
+        The same for every label: the label arrives with each index read (`step`)."""
         zeros = self.lm_head.weight.new_zeros(batch_size, self.config.n_layer, self.config.n_hidden)
         return (zeros, zeros) if self.cell is nn.LSTM else (zeros,)
 
@@ -70,7 +83,7 @@ class Recurrent(nn.Module):
         """Read one more position idx (B,): (logits (B, V), the new state)."""
         if self.cell is nn.RNN:
             return self._elman_step(idx, state[0])
-        x = self.wte(idx.long())[:, None]  # (B, 1, E)
+        x = self.embedding(idx)[:, None]  # (B, 1, E)
         hx = tuple(s.transpose(0, 1).contiguous() for s in state)  # (n_layer, B, H): what nn.GRU/LSTM take
         h, hx = self.rnn(x, hx if self.cell is nn.LSTM else hx[0])  # h (B, 1, H)
         hx = hx if isinstance(hx, tuple) else (hx,)
@@ -79,16 +92,23 @@ class Recurrent(nn.Module):
     def _elman_step(self, idx: torch.Tensor, h: torch.Tensor):
         """nn.RNN's formula written out for one position, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) per layer:
         at batch 1,024 nn.RNN spends as long stacking its one-position output as computing it. The first
-        layer's input term is a row of a (V, H) table, the embedding table through W_ih."""
+        layer's input term is a row of a (V, H) table, the embedding table through W_ih (and the label's
+        vector through W_ih, a row of an (n_labels, H) table)."""
         rnn, layers = self.rnn, []
-        x = F.linear(self.wte.weight, rnn.weight_ih_l0, rnn.bias_ih_l0)[idx.long()]  # (B, H)
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
+        # both biases folded into the table: one op less per step than adding b_hh to each row
+        x = F.linear(self.wte.weight, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)[chars]  # (B, H)
+        if labels is not None:
+            x = x + F.linear(self.label_emb.weight, rnn.weight_ih_l0)[labels]
         for layer in range(self.config.n_layer):
+            w_hh = getattr(rnn, f"weight_hh_l{layer}")
             if layer:
-                x = F.linear(x, getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"bias_ih_l{layer}"))
-            w_hh, b_hh = getattr(rnn, f"weight_hh_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
-            x = torch.tanh(torch.addmm(x + b_hh, h[:, layer], w_hh.t()))  # (B, H): this layer's new state
+                bias = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
+                x = torch.addmm(bias, x, getattr(rnn, f"weight_ih_l{layer}").t())
+            x = torch.tanh(torch.addmm(x, h[:, layer], w_hh.t()))  # (B, H): this layer's new state
             layers.append(x)
-        return self.lm_head(x), (torch.stack(layers, dim=1),)  # (B, V); (B, n_layer, H)
+        state = x[:, None] if len(layers) == 1 else torch.stack(layers, dim=1)  # one layer: a view, no copy
+        return self.lm_head(x), (state,)  # (B, V); (B, n_layer, H)
 
 
 @register("rnn", config=RecurrentConfig, layout="sequence", mechanism="Elman RNN over the whole item")

@@ -6,6 +6,9 @@ It reads [0] + an item's characters and predicts every next character at once; b
 the most positions it has embeddings for, so items may have up to block_size - 1 characters.
 Trained without an explicit block_size, it gets the longest item of its data plus one
 (`runs.default_block_size`): 16 on names.txt, whatever a longer list needs.
+
+Labels (makemore.labels): each label's learned vector is added to the token and position embeddings
+of every position, so every layer's residual stream carries it from the first position on.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ParameterError
-from .layers import cross_entropy
+from .layers import LabelEmbedding, cross_entropy, split_labels
 from .registry import register
 
 
@@ -32,6 +35,7 @@ class TransformerConfig:
     n_head: int = 4  # attention heads per block; n_embd must be a multiple of it
     n_embd: int = 64  # C: width of the residual stream (each head gets C / n_head)
     dropout: float = 0.1  # dropout on the embeddings, attention weights and each residual branch (training only)
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 class CausalSelfAttention(nn.Module):
@@ -133,6 +137,7 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, 0.0, std)
             elif name.endswith(".bias"):
                 nn.init.zeros_(p)
+        self.label_emb = LabelEmbedding(config.n_labels, config.n_embd)  # after the init above: it starts at zero
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B, T = idx.shape
@@ -141,7 +146,8 @@ class Transformer(nn.Module):
                                                f"characters (the transformer reads block_size - 1); train it with "
                                                f"block_size {T} or more", related=("block_size",))
         pos = torch.arange(T, device=idx.device)
-        x = self.drop(self.wte(idx.long()) + self.wpe(pos))  # (B, T, C)
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)  # (B, T) each
+        x = self.drop(self.label_emb.add(self.wte(chars) + self.wpe(pos), labels))  # (B, T, C)
         for block in self.blocks:
             x = block(x)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
@@ -155,7 +161,7 @@ class Transformer(nn.Module):
     # character costs no copy of the cache and memory follows the items' length, not block_size.
     CACHE_ROOM = 4
 
-    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+    def init_state(self, batch_size: int, label: int = 0) -> tuple[torch.Tensor, ...]:
         """(positions read (B,), then keys and values (B, nh, room, hs) of each layer: k_1, v_1, k_2, ...)."""
         C, nh = self.config.n_embd, self.config.n_head
         w = self.lm_head.weight
@@ -169,7 +175,8 @@ class Transformer(nn.Module):
         t = int(pos[0]) if pos.numel() else 0  # every row has read as many positions: this one's number
         if t == caches[0].shape[2]:  # the room is full: double it (slots past t are never read before written)
             caches = tuple(self._grown(c, min(2 * t, self.config.block_size)) for c in caches)
-        x = self.wte(idx.long()) + self.wpe.weight[t]  # (B, C): one position per row
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)  # (B,) each
+        x = self.label_emb.add(self.wte(chars) + self.wpe.weight[t], labels)  # (B, C): one position per row
         for i, block in enumerate(self.blocks):
             x = block.step(x, caches[2 * i], caches[2 * i + 1], t)  # (B, C)
         return self.lm_head(self.ln_f(x)), (pos + 1, *caches)  # (B, V)

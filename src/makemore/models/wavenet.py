@@ -3,6 +3,9 @@
 Instead of flattening the whole context into one vector, adjacent positions are
 fused in pairs, then pairs of pairs, and so on: with 8 characters, three levels
 8 -> 4 -> 2 -> 1, each `(B, T/2, 2C) -> (B, T/2, C)` Linear + BatchNorm + tanh.
+
+Labels (makemore.labels): each label's learned vector (E wide) is added to every character's
+embedding before the first fusion, so every node of the tree sees the label.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ParameterError
-from .layers import BatchNorm, cross_entropy, embed, kaiming_
+from .layers import BatchNorm, LabelEmbedding, cross_entropy, embed, kaiming_, split_labels
 from .registry import register
 
 
@@ -25,6 +28,7 @@ class WaveNetConfig:
     n_hidden: int = 128  # H: width of every fusion level
     output_scale: float = 0.1  # the output layer starts small so the initial loss is near -log(1/V)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
+    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
 
 
 class FuseLevel(nn.Module):
@@ -64,6 +68,7 @@ class WaveNet(nn.Module):
         V, E, H = config.vocab_size, config.n_embd, config.n_hidden
         n_levels = T.bit_length() - 1
         self.C = nn.Parameter(torch.randn(V, E))  # character embedding table
+        self.label_emb = LabelEmbedding(config.n_labels, E)
         self.levels = nn.ModuleList(
             FuseLevel(E if i == 0 else H, H, config.bn_momentum) for i in range(n_levels)
         )
@@ -72,9 +77,14 @@ class WaveNet(nn.Module):
             self.out.weight.mul_(config.output_scale)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        x = embed(self.C, idx)  # (B, T, E)
+        x = self.embedding(idx)  # (B, T, E)
         for level in self.levels:
             x = level(x)  # (B, T/2, H), then T/4...
         logits = self.out(x.squeeze(1))  # (B, V)
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
+
+    def embedding(self, idx: torch.Tensor) -> torch.Tensor:
+        """Label-carrying indices (...) -> (..., E): C[char], plus the label's vector."""
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
+        return self.label_emb.add(embed(self.C, chars), labels)

@@ -8,6 +8,9 @@ window the windowed model sees for the same target, so with the same weights (sa
 same state-dict keys: a `wavenet` run loads into it) the two give the same logits in eval mode.
 The tree's inner nodes are shared by neighbouring targets: each is computed once per item.
 
+Labels (makemore.labels) enter as in `wavenet`; the boundaries padded in front carry the item's label
+(its start token's), as the windows of a labelled run do.
+
 In train mode BatchNorm's statistics are over every position of the batch (padding included),
 not over the windows' tree nodes, so training differs a little from the windowed model's.
 """
@@ -15,9 +18,8 @@ not over the windows' tree nodes, so training differs a little from the windowed
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .layers import cross_entropy, embed
+from .layers import cross_entropy
 from .registry import register
 from .wavenet import WaveNet, WaveNetConfig
 
@@ -27,7 +29,9 @@ from .wavenet import WaveNet, WaveNetConfig
 class WaveNetConv(WaveNet):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         T = self.config.block_size
-        x = embed(self.C, F.pad(idx.long(), (T - 1, 0), value=0))  # (B, T-1+L, E): T-1 more boundaries in front
+        V = self.config.vocab_size
+        start = idx[:, :1].long() // V * V  # (B, 1): each row's boundary token (its label's: label * V + 0)
+        x = self.embedding(torch.cat([start.expand(-1, T - 1), idx.long()], dim=1))  # (B, T-1+L, E): T-1 in front
         dilation = 1
         for level in self.levels:  # each level is one position shorter per step of dilation
             x = level.fuse(torch.cat([x[:, :-dilation], x[:, dilation:]], dim=-1))  # (B, L', 2C) -> (B, L', H)
@@ -44,12 +48,13 @@ class WaveNetConv(WaveNet):
     # its newest input with the one 2^k positions back, so it keeps a queue of its last 2^k inputs. A new
     # character then costs one fusion per level instead of the whole tree over the window.
 
-    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+    def init_state(self, batch_size: int, label: int = 0) -> tuple[torch.Tensor, ...]:
         """The queues after the block_size - 1 boundaries forward pads with: level k's last 2^k inputs, (B, 2^k, C_k).
 
-        Every padded position holds the same boundary, so each level's queue is one vector repeated.
+        Every padded position holds the same boundary (the label's), so each level's queue is one vector repeated.
         """
-        x = embed(self.C, torch.zeros(1, dtype=torch.long, device=self.C.device))  # (1, E): the boundary
+        start = torch.full((1,), label * self.config.vocab_size, dtype=torch.long, device=self.C.device)
+        x = self.embedding(start)  # (1, E): the boundary
         queues = []
         for k, level in enumerate(self.levels):
             queues.append(x[:, None].expand(batch_size, 2 ** k, x.shape[-1]))  # (B, 2^k, C_k)
@@ -58,7 +63,7 @@ class WaveNetConv(WaveNet):
 
     def step(self, idx: torch.Tensor, state: tuple[torch.Tensor, ...]):
         """Read one more position idx (B,): (logits (B, V), the queues moved on by one)."""
-        x = embed(self.C, idx)  # (B, E)
+        x = self.embedding(idx)  # (B, E)
         queues = []
         for level, queue in zip(self.levels, state):
             y = level.fuse(torch.cat([queue[:, 0], x], dim=-1))  # (B, 2C) -> (B, H): oldest queued, then newest

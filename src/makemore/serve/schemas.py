@@ -79,16 +79,21 @@ SAMPLE = (
     Field("max_expansions", "int", None, "serve.max_expansions", nullable=True,
           doc="most_likely only: prefixes the search may expand before it stops with the best found (exact: false); "
               f"default: {MAX_EXPANSIONS:,}"),
+    Field("label", "str", "", doc="a labelled run: items of this label (\"\": each item's label drawn by its share "
+                                  "of the training items; most_likely needs one)"),
 )
 SCORE = (
     RUN,
     Field("items", "strs", required=True, doc="the items to score"),
     Field("explain", "bool", False, doc="also each character's probability given its context"),
+    Field("label", "str", "", doc="a labelled run: score under this label (\"\": under the whole run, the sum over "
+                                  "labels of p(label) p(item | label); explain needs one)"),
 )
 NEXT = (
     RUN,
     Field("prefix", "str", "", doc="the item so far (may be empty)"),
     Field("k", "int", 10, "serve.k", doc="how many of the most likely next characters"),
+    Field("label", "str", "", doc="a labelled run: whose next character (required for one)"),
 )
 INSIDE = (RUN,)
 

@@ -21,9 +21,11 @@ from ..data import BOUNDARY, Vocab
 from ..errors import MakemoreError, ParameterError
 from ..leaderboard import describe_recipe
 from ..models import get_spec
-from ..sample import check_controls, generate
+from ..classify import score_labelled
+from ..labels import for_label
+from ..sample import check_controls, generate_labelled
 from ..search import MAX_EXPANSIONS, most_likely
-from ..scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of, score_items,
+from ..scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of,
                        top_next_chars, unknown_chars)
 from .catalog import Catalog, ServedRun
 from .config import MAX_EXPLAINED_CHARS
@@ -55,7 +57,7 @@ def run_summary(run: ServedRun) -> dict[str, Any]:
         "layout": spec.layout,
         "params": meta.get("params", sum(p.numel() for p in run.model.parameters())),
         "metrics": {k: meta.get("metrics", {}).get(k) for k in ("train_nll", "val_nll", "test_nll")},
-        "labels": list(meta.get("labels") or []),
+        "labels": [entry["name"] for entry in meta.get("labels") or []],
         "data": {"name": dataset.get("name"), "items": dataset.get("items"), "vocab_size": run.vocab.size,
                  "chars": "".join(run.vocab.chars)},
         "recipe": {"name": meta.get("recipe_name"), "trained_with": trained_with},
@@ -64,6 +66,23 @@ def run_summary(run: ServedRun) -> dict[str, Any]:
         "max_len": run.default_max_len,
         "training_file": run.items is not None,  # percentiles, novel and the bigram counts need it
     }
+
+
+def _label(run: ServedRun, name: str, required_for: str | None = None) -> int | None:
+    """The number of the label a request names ("" names none), or a 422 on the label field."""
+    label_set = run.model.label_set
+    if not name:
+        if label_set is not None and required_for:
+            raise ApiError(422, "label", f"{required_for} on a labelled run needs a label: one of "
+                                         f"{', '.join(label_set.names)}", ", ".join(label_set.names))
+        return None
+    if label_set is None:
+        raise ApiError(422, "label", "this run has no labels (it was trained on one list); leave label out",
+                       "\"\" (or absent) for this run")
+    if name not in label_set.names:
+        raise ApiError(422, "label", f"{name[:100]!r} is not a label of this run; its labels are: "
+                                     f"{', '.join(label_set.names)}", ", ".join(label_set.names))
+    return label_set.names.index(name)
 
 
 def _known(run: ServedRun, field: str, texts: list[str]) -> None:
@@ -101,19 +120,21 @@ def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
                        "false for this run")
     settings = dict(max_len=max_len, prefix=prefix, min_len=v["min_len"], exclude=run.items if v["novel"] else None,
                     suffix=constraint.suffix, contains=constraint.contains)
+    label = _label(run, v["label"], "most_likely" if v["most_likely"] else None)
     if v["most_likely"]:
         budget = v["max_expansions"] if v["max_expansions"] is not None else MAX_EXPANSIONS
-        return _most_likely_job(run, v["n"], budget, settings)
+        return _most_likely_job(run, v["n"], budget, settings, label)
     seed = v["seed"] if v["seed"] is not None else secrets.randbits(32)  # exact in JavaScript (the page shows it)
 
     def job() -> dict[str, Any]:
         try:
-            samples = generate(run.model, run.vocab, v["n"], seed=seed, temperature=v["temperature"],
-                               top_k=v["top_k"], top_p=v["top_p"], **settings)
+            samples = generate_labelled(run.model, run.vocab, v["n"], seed=seed, temperature=v["temperature"],
+                                        top_k=v["top_k"], top_p=v["top_p"], label=v["label"] or None, **settings)
         except ParameterError as e:  # too few novel items, a constraint too unlikely under the model
             raise from_parameter_error(e, SAMPLE) from None
         return {"run": run.id, "seed": seed, "max_len": max_len,
-                "items": [{"item": s.item, "log_prob": s.log_prob} for s in samples]}
+                "items": [{"item": s.item, "log_prob": s.log_prob, **({} if s.label is None else {"label": s.label})}
+                          for s in samples]}
 
     return job
 
@@ -136,12 +157,12 @@ def _check_mode(v: dict[str, Any]) -> None:
                        "null (or absent) without most_likely")
 
 
-def _most_likely_job(run: ServedRun, n: int, budget: int, settings: dict[str, Any]) -> Job:
+def _most_likely_job(run: ServedRun, n: int, budget: int, settings: dict[str, Any], label: int | None) -> Job:
     """The n most probable items (best-first search); "exact": false when the budget stopped the search first."""
 
     def job() -> dict[str, Any]:
         try:
-            found = most_likely(run.model, run.vocab, n, max_expansions=budget, **settings)
+            found = most_likely(for_label(run.model, label), run.vocab, n, max_expansions=budget, **settings)
         except ParameterError as e:
             raise from_parameter_error(e, SAMPLE) from None
         return {"run": run.id, "seed": None, "max_len": settings["max_len"], "exact": found.exact,
@@ -158,6 +179,7 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
     run = catalog.runs[v["run"]]
     items = [run.text_options.apply(item) for item in v["items"]]
     _known(run, "items", items)
+    label = _label(run, v["label"], "explain" if v["explain"] else None)
     explained = sum(len(item) + 1 for item in items)
     if v["explain"] and explained > MAX_EXPLAINED_CHARS:
         raise ApiError(422, "items", f"items with explain may hold at most {MAX_EXPLAINED_CHARS:,} characters "
@@ -166,9 +188,10 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
 
     def job() -> dict[str, Any]:
         scores = []
-        for s in score_items(run.model, run.vocab, items):
+        model = for_label(run.model, label)
+        for s in score_labelled(run.model, run.vocab, items, label=label):
             percentile = percentile_of(s.log_prob, run.population) if run.population else None
-            chars = [_step(run.vocab, step) for step in explain_item(run.model, run.vocab, s.item)] if v["explain"] else []
+            chars = [_step(run.vocab, step) for step in explain_item(model, run.vocab, s.item)] if v["explain"] else []
             scores.append({"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char,
                            "percentile": percentile, "chars": chars})
         return {"run": run.id, "scores": scores}
@@ -192,9 +215,10 @@ def prepare_next(catalog: Catalog, body: dict[str, Any]) -> Job:
     run = catalog.runs[v["run"]]
     prefix = run.text_options.apply(v["prefix"])
     _known(run, "prefix", [prefix])
+    label = _label(run, v["label"], "next")
 
     def job() -> dict[str, Any]:
-        top = top_next_chars(run.model, run.vocab, prefix, min(v["k"], run.vocab.size))
+        top = top_next_chars(for_label(run.model, label), run.vocab, prefix, min(v["k"], run.vocab.size))
         return {"run": run.id, "prefix": prefix,
                 "next": [{"char": _char(run.vocab, i), "end": i == BOUNDARY, "p": p} for i, p in top]}
 

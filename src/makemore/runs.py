@@ -236,7 +236,11 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
         raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
     start = time.perf_counter()
-    metrics = {f"{part}_nll": evaluate_part(model, splits, part, parallel, on_eval if main else None) for part in SPLITS}
+    curve = result.state.val_curve
+    # the last val check was of these very weights (same data, same evaluation): its number, not a second pass
+    known = {"val": curve[-1][1]} if curve and curve[-1][0] == result.state.step else {}
+    metrics = {f"{part}_nll": known[part] if part in known else
+               evaluate_part(model, splits, part, parallel, on_eval if main else None) for part in SPLITS}
     meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:

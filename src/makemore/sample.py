@@ -107,8 +107,9 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
     # (the model reads its last max_context positions, or carries a cache: makemore.decoding)
     decoder = Decoder(model, [BOUNDARY, *prefix], n, cache=cache)
     out = torch.zeros((n, max(max_len - P, 0)), dtype=torch.long, device=device)  # characters after the prefix
-    length = torch.full((n,), max_len - P, dtype=torch.long, device=device)
-    log_prob = torch.zeros(n, dtype=torch.float64, device=device)
+    # the log-probability of each character drawn (the end included), written once per step and summed at the
+    # end: one write a step instead of a gather-add-scatter into running totals
+    step_lp = torch.zeros((n, max_len - P + 1), dtype=torch.float32, device=device)
     active = torch.arange(n, device=device)  # rows still growing; only they go through the model
     for t in range(P, max_len + 1):  # t: characters in the item so far
         logits = decoder.logits.float()  # (B, V)
@@ -121,20 +122,21 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
                 z[:, BOUNDARY] = float("-inf")
             z = truncate_logits(z, top_k, top_p)
             nxt = draw(torch.softmax(z, dim=-1), generator)
-        log_prob[active] += torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1).double()
-        ended = nxt == BOUNDARY
+        step_lp[active, t - P] = torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1)
         if t < max_len:
-            out[active, t - P] = nxt  # the ended rows get a boundary there, cut off below
-        length[active[ended]] = t - P
-        keep = ~ended
+            out[active, t - P] = nxt  # the ended rows get a boundary there: their length, read below
+        keep = nxt != BOUNDARY
         if not bool(keep.any()):
             break
         active = active[keep]
         decoder.advance(keep, nxt[keep])
+    log_prob = step_lp.double().sum(dim=1)
     if P:
         log_prob += prefix_log_prob(model, prefix, device)
+    ended = out == BOUNDARY  # (n, max_len - P): an item's first boundary is its end; none: it reached max_len
+    lengths = (torch.where(ended.any(dim=1), ended.int().argmax(dim=1), out.shape[1]).tolist() if out.shape[1]
+               else [0] * n)
     rows = out.tolist()
-    lengths = length.tolist()
     return [list(prefix) + row[:k] for row, k in zip(rows, lengths)], log_prob.tolist()
 
 
@@ -308,7 +310,9 @@ def generate_labelled(model: nn.Module, vocab: Vocab, n: int, *, seed: int = 0, 
     out: list[LabelledSample | None] = [None] * n
     for k in sorted(set(drawn)):
         places = [i for i, lb in enumerate(drawn) if lb == k]
-        samples = generate(for_label(model, k), vocab, len(places), seed=seed, exclude=taken, **controls)
+        # each label its own random stream (label 0's is the seed itself, so an unlabelled run's items never changed)
+        label_seed = seed if k == 0 else (seed + 7_919 * k) % 2 ** 64
+        samples = generate(for_label(model, k), vocab, len(places), seed=label_seed, exclude=taken, **controls)
         name = None if labels is None else labels.names[k]
         for i, s in zip(places, samples):
             out[i] = LabelledSample(s.item, s.log_prob, name)

@@ -106,36 +106,45 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
     # the item so far, [0] + prefix + what was drawn; the decoder gives the logits of its next character
     # (the model reads its last max_context positions, or carries a cache: makemore.decoding)
     decoder = Decoder(model, [BOUNDARY, *prefix], n, cache=cache)
-    out = torch.zeros((n, max(max_len - P, 0)), dtype=torch.long, device=device)  # characters after the prefix
-    # the log-probability of each character drawn (the end included), written once per step and summed at the
-    # end: one write a step instead of a gather-add-scatter into running totals
-    step_lp = torch.zeros((n, max_len - P + 1), dtype=torch.float32, device=device)
+    # what each step drew, for which rows, and its log-probability, kept as the step made them and written
+    # into the (items, positions) tables once at the end: no scatter per step
+    drawn: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     active = torch.arange(n, device=device)  # rows still growing; only they go through the model
     for t in range(P, max_len + 1):  # t: characters in the item so far
         logits = decoder.logits.float()  # (B, V)
         if t == max_len:  # the length bound: this item ends here
             nxt = torch.full((active.numel(),), BOUNDARY, dtype=torch.long, device=device)
+            probs = None
         else:
             z = logits / temperature if temperature != 1.0 else logits
             if t < min_len:
                 z = z.clone()
                 z[:, BOUNDARY] = float("-inf")
             z = truncate_logits(z, top_k, top_p)
-            nxt = draw(torch.softmax(z, dim=-1), generator)
-        step_lp[active, t - P] = torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1)
-        if t < max_len:
-            out[active, t - P] = nxt  # the ended rows get a boundary there: their length, read below
+            probs = torch.softmax(z, dim=-1)
+            nxt = draw(probs, generator)
+        if probs is not None and z is logits:  # drawn from the model's own distribution: its probability is there
+            lp = probs.gather(1, nxt[:, None]).squeeze(1).log()
+        else:
+            lp = torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1)
+        drawn.append((active, nxt, lp))
         keep = nxt != BOUNDARY
         if not bool(keep.any()):
             break
         active = active[keep]
         decoder.advance(keep, nxt[keep])
+    rows_of = torch.cat([a for a, _, _ in drawn])
+    cols = torch.repeat_interleave(torch.arange(len(drawn), device=device),
+                                   torch.tensor([a.numel() for a, _, _ in drawn], device=device))
+    out = torch.zeros((n, len(drawn)), dtype=torch.long, device=device)  # characters after the prefix, then 0s
+    out[rows_of, cols] = torch.cat([x for _, x, _ in drawn])
+    step_lp = torch.zeros((n, len(drawn)), dtype=torch.float32, device=device)
+    step_lp[rows_of, cols] = torch.cat([lp for _, _, lp in drawn])
     log_prob = step_lp.double().sum(dim=1)
     if P:
         log_prob += prefix_log_prob(model, prefix, device)
-    ended = out == BOUNDARY  # (n, max_len - P): an item's first boundary is its end; none: it reached max_len
-    lengths = (torch.where(ended.any(dim=1), ended.int().argmax(dim=1), out.shape[1]).tolist() if out.shape[1]
-               else [0] * n)
+    ended = out == BOUNDARY  # (n, steps): an item's first boundary is its end (max_len's is forced)
+    lengths = ended.int().argmax(dim=1).tolist()
     rows = out.tolist()
     return [list(prefix) + row[:k] for row, k in zip(rows, lengths)], log_prob.tolist()
 

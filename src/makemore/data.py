@@ -70,6 +70,22 @@ def read_text(path: Path, expected: str, what: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def refuse_long_items(path: Path, too_long: list[int], kept: int, options: TextOptions,
+                      on_note: Callable[[str], None] | None) -> None:
+    """Items over max_item_len (their line numbers `too_long`; `kept` items were not): the file refused, or,
+    with skip_long, the items skipped and said so through `on_note`."""
+    if too_long and not options.skip_long:
+        raise ParameterError("max_item_len", f"is exceeded in {path}: line {too_long[0]} is longer than "
+                                             f"{options.max_item_len} characters ({len(too_long)} such line(s)); "
+                                             f"remove them, raise max_item_len, or skip them with skip_long",
+                             related=("max_item_len", "skip_long"))
+    if not kept and too_long:
+        raise ParameterError("max_item_len", f"is exceeded in {path}: every item is longer than "
+                                             f"{options.max_item_len} characters ({len(too_long)} skipped); raise it")
+    if too_long and on_note is not None:
+        on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
+
+
 def read_items(path: str | Path, options: TextOptions = TextOptions(),
                on_note: Callable[[str], None] | None = None) -> list[str]:
     """Read one item per line: strip a trailing CR, skip blank lines, keep everything else.
@@ -92,16 +108,7 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
             too_long.append(number)
             continue
         items.append(item)
-    if too_long and not options.skip_long:
-        raise ParameterError("max_item_len", f"is exceeded in {path}: line {too_long[0]} is longer than "
-                                             f"{options.max_item_len} characters ({len(too_long)} such line(s)); "
-                                             f"remove them, raise max_item_len, or skip them with skip_long",
-                             related=("max_item_len", "skip_long"))
-    if not items and too_long:
-        raise ParameterError("max_item_len", f"is exceeded in {path}: every item is longer than "
-                                             f"{options.max_item_len} characters ({len(too_long)} skipped); raise it")
-    if too_long and on_note is not None:
-        on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
+    refuse_long_items(path, too_long, len(items), options, on_note)
     if not items:
         raise MakemoreError(f"{path} has no items (it is empty or only blank lines); put one item per line")
     return items

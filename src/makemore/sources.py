@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .data import MIN_ITEMS, TextOptions, read_items, read_text
+from .data import MIN_ITEMS, TextOptions, read_items, read_text, refuse_long_items
 from .errors import MakemoreError, ParameterError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}  # suffix of a table file (any case) -> the separator of its cells
@@ -119,21 +119,6 @@ def _column(header: list[str], name: str, parameter: str, path: Path) -> int:
     return header.index(name)
 
 
-def _refuse_long(path: Path, too_long: list[int], kept: int, options: TextOptions,
-                 on_note: Callable[[str], None] | None) -> None:
-    """Items over max_item_len, as `read_items` treats them: refused, or skipped and noted with skip_long."""
-    if too_long and not options.skip_long:
-        raise ParameterError("max_item_len", f"is exceeded in {path}: line {too_long[0]} is longer than "
-                                             f"{options.max_item_len} characters ({len(too_long)} such line(s)); "
-                                             f"remove them, raise max_item_len, or skip them with skip_long",
-                             related=("max_item_len", "skip_long"))
-    if not kept and too_long:
-        raise ParameterError("max_item_len", f"is exceeded in {path}: every item is longer than "
-                                             f"{options.max_item_len} characters ({len(too_long)} skipped); raise it")
-    if too_long and on_note is not None:
-        on_note(f"skipped {len(too_long)} item(s) longer than {options.max_item_len} characters (first on line {too_long[0]})")
-
-
 def _read_table(path: Path, item_column: str | None, label_column: str | None = None,
                options: TextOptions = TextOptions(), on_note: Callable[[str], None] | None = None) -> _Table:
     """The items of a .csv/.tsv table (header row required) and, with `label_column`, each one's label.
@@ -168,7 +153,7 @@ def _read_table(path: Path, item_column: str | None, label_column: str | None = 
                 raise MakemoreError(f"{path} line {line} has an empty {label_column!r} cell; give every row a label")
             table.labels.append(label)
         table.items.append(item)
-    _refuse_long(path, too_long, len(table.items), options, on_note)
+    refuse_long_items(path, too_long, len(table.items), options, on_note)
     if not table.items:
         why = f"every row's {item_column!r} cell is empty" if table.skipped_empty else "it has a header but no rows"
         raise MakemoreError(f"{path} has no items ({why}); put one item per row")

@@ -134,3 +134,26 @@ def test_fused_adamw_takes_the_steps_of_the_plain_one(small_file):
     for p_fused, p_plain in zip(models[0].parameters(), models[1].parameters()):
         assert torch.allclose(p_fused, p_plain, atol=1e-5)
 
+
+
+@pytest.mark.parametrize("name,block_size", [("bigram-nn", 1), ("mlp", 3)])
+def test_a_full_batch_from_its_distinct_windows_has_the_same_loss_and_gradient(small_file, name, block_size):
+    from makemore.train import pooled_batch, rows_independent
+
+    X, Y = windows(small_file, block_size)
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=int(X.max()) + 1, **({"block_size": block_size} if name == "mlp" else {}))
+    model.double()
+    assert rows_independent(model) and not rows_independent(build_model("mlp-bn"))
+    Xp, Yp = pooled_batch(X, Y)
+    assert Xp.shape[0] < X.shape[0] // 2 and Yp.is_floating_point()
+    grads = []
+    for xb, yb in ((X, Y), (Xp, Yp.double())):
+        model.zero_grad()
+        _, loss = model(xb, yb)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (full, g_full), (pooled, g_pooled) = grads
+    assert pooled == pytest.approx(full, rel=1e-7)  # the soft targets are a float32 table: rounded within 6e-8
+    for a, b in zip(g_full, g_pooled):  # a gradient entry sums terms of both signs: the targets' rounding shows more
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7 * float(a.abs().max()))

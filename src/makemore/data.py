@@ -185,8 +185,9 @@ def split_labelled(items: list[str], labels: list[int] | None, seed: int = 42) -
     return parts
 
 
-def drop_duplicates(items: list[str]) -> tuple[list[str], int]:
-    """Each item once, at its first occurrence, in file order; and how many repeats were dropped."""
+def drop_duplicates(items: list) -> tuple[list, int]:
+    """Each item (any hashable: a text, an (item, label) pair) once, at its first occurrence, in file order;
+    and how many repeats were dropped."""
     kept = list(dict.fromkeys(items))
     return kept, len(items) - len(kept)
 

@@ -74,15 +74,16 @@ class ItemLabels:
     names: list[str]  # label number -> name
     files: dict[str, list[str]]  # label name -> the files its items came from
 
+    def counts(self, of: list[int] | None = None) -> list[int]:
+        """Items of each label, in label order: among all items, or among the label numbers `of`."""
+        counts = [0] * len(self.names)
+        for label in self.of_item if of is None else of:
+            counts[label] += 1
+        return counts
+
     def label_set(self, train_labels: list[int]) -> LabelSet:
         """The run's LabelSet, its priors counted on the training split's labels."""
-        n = len(self.names)
-        counts, train = [0] * n, [0] * n
-        for label in self.of_item:
-            counts[label] += 1
-        for label in train_labels:
-            train[label] += 1
-        return LabelSet(names=tuple(self.names), counts=tuple(counts), train_counts=tuple(train),
+        return LabelSet(names=tuple(self.names), counts=tuple(self.counts()), train_counts=tuple(self.counts(train_labels)),
                         files=tuple(tuple(self.files.get(name, ())) for name in self.names))
 
 

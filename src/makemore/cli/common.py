@@ -176,9 +176,7 @@ def load_dataset(spec: str, options: TextOptions | None = None, *, dedupe: bool 
     dropped = None
     if dedupe:
         items, dropped = drop_duplicates(items)
-        if len(items) < MIN_ITEMS:
-            raise MakemoreError(f"only {len(items)} distinct items after --dedupe dropped {dropped:,} repeats; "
-                                f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
+        _check_after_dedupe(len(items), dropped)
     check_splittable(items)
     info = {
         "name": spec if spec == "names" else path.stem,
@@ -231,21 +229,20 @@ def load_training_input(specs: list[str] | str, options: TextOptions | None = No
     return data.items, labels, info
 
 
+def _check_after_dedupe(kept: int, dropped: int) -> None:
+    if kept < MIN_ITEMS:
+        raise MakemoreError(f"only {kept} distinct items after --dedupe dropped {dropped:,} repeats; "
+                            f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
+
+
 def _drop_labelled_duplicates(data: LabelledItems) -> tuple[LabelledItems, int]:
     """Each (item, label) pair once, at its first occurrence: the same name in two lists stays in both."""
     labels = data.labels if data.labels is not None else [0] * len(data.items)
-    seen: set[tuple[str, int]] = set()
-    items, kept = [], []
-    for item, label in zip(data.items, labels):
-        if (item, label) not in seen:
-            seen.add((item, label))
-            items.append(item)
-            kept.append(label)
-    dropped = len(data.items) - len(items)
-    if len(items) < MIN_ITEMS:
-        raise MakemoreError(f"only {len(items)} distinct items after --dedupe dropped {dropped:,} repeats; "
-                            f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
-    return LabelledItems(items, None if data.labels is None else kept, data.names, data.files, data.skipped_empty), dropped
+    pairs, dropped = drop_duplicates(list(zip(data.items, labels)))
+    _check_after_dedupe(len(pairs), dropped)
+    kept = [label for _, label in pairs]
+    return LabelledItems([item for item, _ in pairs], None if data.labels is None else kept, data.names, data.files,
+                         data.skipped_empty), dropped
 
 
 def recorded_input(meta: dict, input_specs: list[str] | str | None, run_dir: Path

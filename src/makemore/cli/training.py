@@ -79,8 +79,7 @@ def describe_labels(labels) -> str:
     """", 2 labels: girl 4,000, boy 3,000" for a labelled run's start message ("" when unlabelled)."""
     if labels is None:
         return ""
-    counts = [labels.of_item.count(k) for k in range(len(labels.names))]
-    return f", {len(labels.names)} label(s): " + ", ".join(f"{n} {c:,}" for n, c in zip(labels.names, counts))
+    return f", {len(labels.names)} label(s): " + ", ".join(f"{n} {c:,}" for n, c in zip(labels.names, labels.counts()))
 
 
 def resume_training(args) -> None:

@@ -4,14 +4,14 @@ import pytest
 
 from makemore.cli import main
 from makemore.leaderboard import NOT_CONTENDERS, Entry, default_entries, describe_recipe
-from makemore.models import MODELS
+from makemore.models import trainable_models
 
 
 def test_every_registered_model_has_an_entry_with_a_recipe():
     entries = default_entries()
     labels = [e.label for e in entries]
     assert len(labels) == len(set(labels))
-    assert {e.model for e in entries} == set(MODELS) - NOT_CONTENDERS
+    assert {e.model for e in entries} == set(trainable_models()) - NOT_CONTENDERS
     assert all(isinstance(e, Entry) for e in entries)
 
 
@@ -23,9 +23,12 @@ def test_leaderboard_trains_ranks_and_writes(capsys, tmp_path, small_file):
     assert code == 0, err
     board = json.loads((out / "leaderboard.json").read_text())
     rows = board["models"]
-    assert [r["entry"] for r in rows] and {r["entry"] for r in rows} == {"bigram-nn", "ngram", "bigram-counts"}
+    assert {r["entry"] for r in rows} == {"bigram-nn", "ngram", "bigram-counts", "ensemble"}
     vals = [r["val_nll"] for r in rows]
     assert vals == sorted(vals)  # best first
+    mix = next(r for r in rows if r["entry"] == "ensemble")  # every entry mixed, weights fitted on val: never worse
+    assert mix["val_nll"] <= min(vals) + 1e-6 and "EM weights on val" in mix["trained_with"]
+    assert json.loads((out / "ensemble" / "run.json").read_text())["metrics"]["val_nll"] == mix["val_nll"]
     for r in rows:  # results.json's fields, plus what the entry used
         assert {"model", "params", "train_nll", "val_nll", "test_nll", "seconds", "recipe", "config", "trained_with"} <= set(r)
         assert (out / r["entry"] / "run.json").is_file()
@@ -33,6 +36,9 @@ def test_leaderboard_trains_ranks_and_writes(capsys, tmp_path, small_file):
     table = printed.splitlines()
     assert table[2].split()[1] == rows[0]["entry"]
     assert "bigram-counts *" in printed and "ngram *" not in printed
+    assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "b2"), "--only", "ngram,bigram-counts",
+                 "--threads", "1", "--no-plot", "--no-ensemble"]) == 0
+    assert not (tmp_path / "b2" / "ensemble").exists()
 
 
 def test_unknown_entry_is_refused_in_one_line(capsys, tmp_path):

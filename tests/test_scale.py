@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from makemore.data import (Vocab, build_sequences, build_windows, describe_duplicates, drop_duplicates,
                            duplicate_figures, encode_all, make_splits, unique_rows)
 from makemore.evaluation import distinct_pairs, evaluate
-from makemore.models import MODELS, build_model
+from makemore.models import MODELS, build_model, trainable_models
 from makemore.runs import default_block_size
 
 from .conftest import call, write_lines
@@ -52,7 +52,7 @@ def wide_alphabet(n: int = 80) -> list[str]:
     return items + ["".join(rng.sample(symbols, 4)) for _ in range(n)]
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", trainable_models())
 @pytest.mark.parametrize("kind", ["long", "wide"])
 def test_every_model_trains_samples_and_scores_any_list_without_size_flags(tmp_path, model, kind):
     items = long_items() if kind == "long" else wide_alphabet()
@@ -101,7 +101,7 @@ def plain_nll(model, X, Y) -> float:
         return -log_p[rows, cols, Y[rows, cols].long()].mean().item()
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", trainable_models())
 def test_evaluation_by_distinct_contexts_equals_the_plain_mean(names_path, model):
     items = names_path.read_text().splitlines()[:1500]
     block_size = default_block_size(model, items)

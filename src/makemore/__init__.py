@@ -32,6 +32,7 @@ _API = {
     "Decoder": "decoding",
     "score_items": "scoring", "top_next_chars": "scoring",
     "reproduce": "reproduce", "read_results": "reproduce",
+    "make_ensemble": "ensemble", "fit_members": "ensemble", "Member": "ensemble", "fit_weights": "ensemble",
     "diagnose": "diagnostics", "format_diagnose": "diagnostics",
     "measure_claims": "claims", "format_claims": "claims",
     "gradient_check": "backprop", "compare_hand_and_autograd": "backprop",

@@ -135,6 +135,8 @@ BOUNDS: dict[str, Bound] = {
     "max_draws": Bound(int, 1),  # items a constrained request (suffix, contains) may draw before giving up
     "most_likely.n": Bound(int, 1, MAX_MOST_LIKELY),  # how many of the most likely items the search ranks
     "max_expansions": Bound(int, 1, MAX_EXPANSIONS),  # prefixes the most-likely search may expand
+    # makemore ensemble: members under this share of the mixture are dropped
+    "min_weight": Bound(float, 0, 1, high_open=True),
     # machine
     "threads": Bound(int, 1, MAX_THREADS),
     # makemore serve: the TCP port, and what one request may ask of a shared server (its time is everyone's)

@@ -23,12 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import BOUNDARY
-from .models import get_spec
 
 
 def layout_of(model: nn.Module) -> str:
-    """"windows" or "sequence": what the model's forward reads (its registry entry says)."""
-    return get_spec(model.registry_name).layout
+    """"windows" or "sequence": what the model's forward reads (its registry entry says: models/registry.py)."""
+    return model.layout
 
 
 def max_context(model: nn.Module) -> int | None:
@@ -54,22 +53,29 @@ def next_logits(model: nn.Module, seqs: torch.Tensor) -> torch.Tensor:
     return logits[:, -1]
 
 
-def target_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """log p(Y[n, t] | X[n, :t+1]) for sequences X, Y (N, L) (data.build_sequences), float64 (N, L), 0 at padding.
+def position_logits(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """Logits (N, L, V) for the character after each position of sequences X (N, L) (data.build_sequences).
 
     Position t sees what `next_logits` would give it: for a windowed model the window before the
-    target, for a sequence model the whole prefix, or its last block_size positions when longer.
+    target (boundaries in front, each row's own start token: a labelled item's boundary is its label's),
+    for a sequence model the whole prefix, or its last block_size positions when longer.
     """
     N, L = X.shape
     X = X.long()
     ctx = max_context(model)
     if layout_of(model) == "windows":
-        windows = F.pad(X, (ctx - 1, 0), value=BOUNDARY).unfold(1, ctx, 1)  # (N, L, T): window before each target
-        logits = model(windows.reshape(N * L, ctx).contiguous())[0].view(N, L, -1)
-    elif ctx is None or L <= ctx or getattr(model, "window_slides", False):
-        logits = model(X)[0]  # (N, L, V): every position in one call (a sliding window reads its last ctx by itself)
-    else:  # longer than the model reads: the first ctx positions at once, then one cropped call per position
-        rest = [model(X[:, t - ctx + 1:t + 1])[0][:, -1:] for t in range(ctx, L)]
-        logits = torch.cat([model(X[:, :ctx])[0], *rest], dim=1)
+        start = X[:, :1].expand(N, ctx - 1)  # the boundaries in front of the first character
+        windows = torch.cat([start, X], dim=1).unfold(1, ctx, 1)  # (N, L, T): the window before each target
+        return model(windows.reshape(N * L, ctx).contiguous())[0].view(N, L, -1)
+    if ctx is None or L <= ctx or getattr(model, "window_slides", False):
+        return model(X)[0]  # (N, L, V): every position in one call (a sliding window reads its last ctx by itself)
+    # longer than the model reads: the first ctx positions at once, then one cropped call per position
+    rest = [model(X[:, t - ctx + 1:t + 1])[0][:, -1:] for t in range(ctx, L)]
+    return torch.cat([model(X[:, :ctx])[0], *rest], dim=1)
+
+
+def target_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """log p(Y[n, t] | X[n, :t+1]) for sequences X, Y (N, L), float64 (N, L), 0 at padding (`position_logits`)."""
+    logits = position_logits(model, X)
     lp = torch.log_softmax(logits.float(), dim=-1).gather(2, Y.long().clamp(min=0)[..., None]).squeeze(2)
     return lp.double().masked_fill(Y < 0, 0.0)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .models import MODELS, get_spec
+from .checkpoint import load_run
+from .data import Vocab
+from .ensemble import Member, make_ensemble
+from .models import MODELS, get_spec, trainable_models
 from .recipes import PRESETS
 from .reproduce import ESSAY_MODELS, Entry, train_entries
+from .runs import splits_for
 
 NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare), not a model to rank
 
@@ -27,7 +31,7 @@ EXTRA_ENTRIES: tuple[Entry, ...] = (
 
 
 def default_entries() -> list[Entry]:
-    entries = [Entry(name, name) for name in MODELS if name not in NOT_CONTENDERS]
+    entries = [Entry(name, name) for name in trainable_models() if name not in NOT_CONTENDERS]
     entries += [e for e in EXTRA_ENTRIES if e.model in MODELS and e.recipe in PRESETS.get(e.model, {})]
     return entries
 
@@ -50,9 +54,11 @@ def describe_recipe(recipe: dict[str, Any], config: dict[str, Any], trainable: b
 
 
 def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, entries: list[Entry], *,
-                seed: int = 42, split_seed: int = 42, **train_options: Any) -> dict[str, Any]:
+                seed: int = 42, split_seed: int = 42, ensemble: bool = True, **train_options: Any) -> dict[str, Any]:
     """Train every entry into out_dir/<label>; rows sorted by val NLL, in results.json's shape.
 
+    ensemble: also mix every trained entry into out_dir/ensemble (`makemore.ensemble`, weights fitted on
+    val) and add its row, when there are two entries or more.
     train_options: device, extra_meta, on_start, on_progress, as for `reproduce.train_entries`.
     """
     rows = []
@@ -73,8 +79,33 @@ def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, 
             "config": meta["config"],
             "trained_with": describe_recipe(meta["recipe"], meta["config"], getattr(spec.model_cls, "trainable", True)),
         })
+    if ensemble and len(rows) >= 2:
+        on_start = train_options.get("on_start")
+        if on_start:
+            on_start(ENSEMBLE)
+        rows.append(ensemble_row(items, Path(out_dir), [row["entry"] for row in rows], split_seed,
+                                 train_options.get("device", "cpu"), train_options.get("extra_meta")))
     rows.sort(key=lambda r: r["val_nll"])
     return {"dataset": dataset, "seed": seed, "split_seed": split_seed, "models": rows}
+
+
+ENSEMBLE = "ensemble"  # the leaderboard's row (and run directory) of its entries mixed
+
+
+def ensemble_row(items: list[str], out_dir: Path, labels: list[str], split_seed: int, device: str,
+                 extra_meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Mix the runs out_dir/<label> into out_dir/ensemble (weights fitted on val); its leaderboard row."""
+    members = [Member(str(out_dir / label), *load_run(out_dir / label, device)[::2]) for label in labels]
+    splits = splits_for(items, ENSEMBLE, None, seed=split_seed, vocab=Vocab(tuple(members[0].meta["vocab"])))
+    meta = make_ensemble(members, splits, out_dir / ENSEMBLE, extra_meta=extra_meta)
+    kept = sorted((r for r in meta["ensemble"]["members"] if r["kept"]), key=lambda r: -r["weight"])
+    shares = ", ".join(f"{Path(r['run']).name} {r['weight']:.2f}" for r in kept)
+    return {
+        "entry": ENSEMBLE, "model": ENSEMBLE, "mechanism": get_spec(ENSEMBLE).mechanism, "params": meta["params"],
+        **meta["metrics"], "essay_val_nll": None, "essay_model": False, "seconds": round(meta["train_seconds"], 2),
+        "recipe_name": None, "recipe": None, "config": meta["config"],
+        "trained_with": f"EM weights on val, {len(kept)} of {len(labels)} runs: {shares}",
+    }
 
 
 def format_leaderboard(board: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@
     training   train (and --resume), eval, models
     generation sample, score, next, plot-bigrams
     classify   classify (a labelled run's labels, by Bayes' rule)
+    ensemble   ensemble (trained runs mixed into one run)
     studies    reproduce, leaderboard, diagnose, batchnorm, backprop, claims
 
 Imports run one way: this module -> command modules -> common/config -> the library.
@@ -21,7 +22,7 @@ import sys
 from .. import __version__
 from ..atomic import disk_hint
 from ..errors import MakemoreError
-from . import classify, generation, serve, studies, training
+from . import classify, ensemble, generation, serve, studies, training
 from .common import FMT, Parser, cli_message, log
 from .config import apply_config_file
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_parsers(sub)
     generation.add_parsers(sub)
     classify.add_parsers(sub)
+    ensemble.add_parsers(sub)
     studies.add_parsers(sub)
     serve.add_parsers(sub)
     training.add_models_parser(sub)

@@ -18,8 +18,8 @@ from ..device import pick_device
 from ..batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
 from ..diagnostics import diagnose, diagnose_config, format_diagnose
 from ..errors import MakemoreError
-from ..leaderboard import default_entries, format_leaderboard, leaderboard
-from ..models import MODELS, get_spec
+from ..leaderboard import ENSEMBLE, default_entries, format_leaderboard, leaderboard
+from ..models import get_spec, trainable_models
 from ..plots import diagnose_plots, leaderboard_chart, nll_bar_chart
 from ..reproduce import ESSAY_MODELS, format_table, read_results, reproduce
 from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, load_dataset, load_run_and_splits, log,
@@ -62,15 +62,15 @@ def cmd_leaderboard(args) -> None:
             raise MakemoreError(f"no leaderboard entry {', '.join(unknown)}; entries: {', '.join(e.label for e in entries)}")
         entries = [e for e in entries if e.label in wanted]
     out_dir = Path(args.out_dir)
-    for entry in entries:
-        refuse_existing_run(out_dir / entry.label, args.overwrite)
+    with_ensemble = not args.no_ensemble and len(entries) >= 2
+    for label in [e.label for e in entries] + ([ENSEMBLE] if with_ensemble else []):
+        refuse_existing_run(out_dir / label, args.overwrite)
     device = pick_device(args.device)
     items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe)
     set_threads(args.threads)
     log(f"leaderboard of {len(entries)} entries on {dataset['name']} ({dataset['items']:,} items) on {device}")
-    board = leaderboard(items, dataset, out_dir, entries, seed=args.seed, device=device,
-                        extra_meta=provenance(args.argv), on_start=lambda label: log(f"training {label}..."),
-                        on_progress=progress_callback)
+    board = leaderboard(items, dataset, out_dir, entries, seed=args.seed, device=device, ensemble=with_ensemble,
+                        extra_meta=provenance(args.argv), on_start=starting, on_progress=progress_callback)
     board.update(provenance(args.argv))
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(board, indent=2) + "\n")
     print(format_leaderboard(board))
@@ -82,6 +82,11 @@ def cmd_leaderboard(args) -> None:
         log(f"wrote {out_dir / 'leaderboard.json'} and {out_dir / 'leaderboard.png'}")
     except MakemoreError as e:
         log(f"wrote {out_dir / 'leaderboard.json'}; leaderboard.png skipped ({e})")
+
+
+def starting(label: str) -> None:
+    log("mixing the runs into an ensemble (each scores val, then EM fits the weights)..." if label == ENSEMBLE
+        else f"training {label}...")
 
 
 # ----------------------------------------------------------------------------- diagnose, batchnorm
@@ -189,7 +194,8 @@ def add_leaderboard(sub) -> None:
                                    "known recipe preset on one dataset and the essay's split, print one table sorted by val "
                                    "NLL (the essay's five marked *), and write DIR/leaderboard.json (results.json's shape, one "
                                    "entry per model and recipe), DIR/leaderboard.png and one run directory per entry. "
-                                   "Tens of minutes on 2 CPU cores.",
+                                   "Then every entry is mixed into DIR/ensemble (makemore ensemble: weights fitted on "
+                                   "val), which gets its own row. Tens of minutes on 2 CPU cores.",
                        epilog="examples:\n  makemore leaderboard -o runs/board\n"
                               "  makemore leaderboard -o runs/board --only ngram,gru,transformer")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
@@ -198,6 +204,8 @@ def add_leaderboard(sub) -> None:
     p.add_argument("--only", help="comma-separated entries to train (default: all)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     p.add_argument("--no-plot", action="store_true", help="do not draw leaderboard.png")
+    p.add_argument("--no-ensemble", action="store_true",
+                   help="leave out the ensemble row (default: mix the trained entries into DIR/ensemble)")
     add_text_options(p)
     add_dedupe_option(p)
     add_common(p)
@@ -219,7 +227,7 @@ def add_diagnose(sub) -> None:
                        description=DIAGNOSE_DESCRIPTION,
                        epilog="examples:\n  makemore diagnose --model mlp --init naive -o runs/diag-naive\n"
                               "  makemore diagnose --model mlp --init kaiming --compare")
-    p.add_argument("--model", default="mlp", choices=list(MODELS), metavar="NAME", help="model to look inside (default: mlp)")
+    p.add_argument("--model", default="mlp", choices=trainable_models(), metavar="NAME", help="model to look inside (default: mlp)")
     p.add_argument("--init", choices=["naive", "fix-output", "fix-tanh", "kaiming"], default=None,
                    help="mlp: naive, fix-output, fix-tanh or kaiming (default naive); mlp-deep: naive or kaiming")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")

@@ -19,7 +19,7 @@ from ..classify import label_report
 from ..device import pick_device
 from ..distributed import from_environ, start, stop
 from ..errors import MakemoreError
-from ..models import MODELS, build_model
+from ..models import MODELS, build_model, trainable_models
 from ..plots import loss_curve_chart
 from ..recipes import PRESETS, get_recipe
 from ..runlock import run_lock
@@ -274,6 +274,9 @@ def print_label_report(report) -> None:
 def cmd_models(args) -> None:
     print(f"{'model':<14} {'params':>7}  {'recipes':<12} mechanism")
     for name, spec in MODELS.items():
+        if spec.made_by != "train":  # made from trained runs by its own command, not by train
+            print(f"{name:<14} {'-':>7}  {'-':<12} {spec.mechanism} (made by makemore {spec.made_by})")
+            continue
         params = sum(p.numel() for p in build_model(name).parameters())
         print(f"{name:<14} {params:>7,}  {','.join(PRESETS.get(name, {})):<12} {spec.mechanism}")
 
@@ -325,8 +328,8 @@ def add_train_parser(sub) -> None:
                         "girls) or by LABEL=FILE; a .csv/.tsv table takes --item-column (and --label-column)")
     p.add_argument("--item-column", metavar="NAME", help="the column of a .csv/.tsv input that holds the items (header row required)")
     p.add_argument("--label-column", metavar="NAME", help="the column of a .csv/.tsv input that holds each row's label")
-    p.add_argument("--model", default="wavenet", choices=list(MODELS), metavar="NAME",
-                   help=f"model to train: {', '.join(MODELS)} (default: wavenet)")
+    p.add_argument("--model", default="wavenet", choices=trainable_models(), metavar="NAME",
+                   help=f"model to train: {', '.join(trainable_models())} (default: wavenet)")
     p.add_argument("-o", "--out-dir", help="run directory to write")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly where it stopped (its own settings)")
     p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "

@@ -11,10 +11,14 @@ integer dtype (datasets keep them as int8/int16 to save memory): models index wi
 The sequence models also decode incrementally, beside that contract: `init_state(batch_size)` and
 `step(idx, state) -> (logits, state)` read one more position given what they carry (a key/value
 cache, a recurrent state, a queue per WaveNet level); `makemore.decoding` says how they are used.
+
+`ensemble` is a weighted mixture of trained runs of the others, made by `makemore ensemble` (its
+weights fitted on val) rather than trained.
 """
 
 from . import bigram, mlp, ngram, wavenet  # noqa: F401  (registration side effect)
 from . import recurrent, transformer, wavenet_conv  # noqa: F401  (the sequence models)
-from .registry import MODELS, ModelSpec, build_model, get_spec, register
+from . import ensemble  # noqa: F401  (a mixture of trained runs, made by `makemore ensemble`)
+from .registry import MODELS, ModelSpec, build_model, get_spec, register, trainable_models
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "register"]
+__all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "register", "trainable_models"]

@@ -28,6 +28,7 @@ class ModelSpec:
     mechanism: str  # one line: what this model adds, for tables
     essay_val_nll: float | None  # the essay's validation NLL, None if the essay has none
     layout: str = "windows"  # "windows" or "sequence": what forward reads and predicts (module docstring)
+    made_by: str = "train"  # the command that makes a run of it: "train", or "ensemble" (a mixture of runs)
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -35,16 +36,22 @@ LAYOUTS = ("windows", "sequence")
 
 
 def register(name: str, *, config: type, mechanism: str, essay_val_nll: float | None = None,
-             layout: str = "windows") -> Callable[[type], type]:
+             layout: str = "windows", made_by: str = "train") -> Callable[[type], type]:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
 
     def decorate(cls: type) -> type:
-        MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll, layout)
+        MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll, layout, made_by)
         cls.registry_name = name
+        cls.layout = layout  # what forward reads (makemore.contexts keys on it, never on the name)
         return cls
 
     return decorate
+
+
+def trainable_models() -> list[str]:
+    """The models `makemore train` makes (not the ensemble, which is made from trained runs)."""
+    return [name for name, spec in MODELS.items() if spec.made_by == "train"]
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -207,3 +207,21 @@ def test_a_labelled_ensemble_samples_and_classifies_by_label(tmp_path):
     code, out, err = call("eval", tmp_path / "mix")
     assert code == 0 and "majority label" in out, err
     assert math.isfinite(json.loads((tmp_path / "mix" / "run.json").read_text())["metrics"]["test_nll"])
+
+
+def test_the_server_offers_an_ensemble_like_any_run(tmp_path, runs):
+    pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
+    from fastapi.testclient import TestClient
+
+    from makemore.serve.app import create_app
+    from makemore.serve.catalog import load_catalog
+
+    code, _, err = call("ensemble", *runs, "-o", tmp_path / "mix")
+    assert code == 0, err
+    client = TestClient(create_app(load_catalog([tmp_path / "mix"], {})), base_url="http://127.0.0.1")
+    listed = client.get("/api/runs").json()["runs"]
+    assert listed[0]["model"] == "ensemble" and listed[0]["recipe"]["trained_with"].startswith("EM weights on val")
+    run = listed[0]["id"]
+    assert len(client.post("/api/sample", json={"run": run, "n": 3, "seed": 1}).json()["items"]) == 3
+    assert client.post("/api/score", json={"run": run, "items": ["anna"]}).json()["scores"][0]["log_prob"] < 0
+    assert client.post("/api/next", json={"run": run, "prefix": "a"}).json()["next"]

@@ -203,6 +203,14 @@ def make_ensemble(members: list[Member], splits: Splits, out_dir: str | Path, *,
     return {"model": model.registry_name, "config": asdict(model.config), **meta}
 
 
+def describe_ensemble(meta: dict[str, Any]) -> str:
+    """One line for tables: how the ensemble was made, its members by weight."""
+    rows = meta["ensemble"]["members"]
+    kept = sorted((r for r in rows if r["kept"]), key=lambda r: -r["weight"])
+    shares = ", ".join(f"{Path(r['run']).name} {r['weight']:.2f}" for r in kept)
+    return f"EM weights on val, {len(kept)} of {len(rows)} runs: {shares}"
+
+
 def describe_fit(meta: dict[str, Any]) -> str:
     """The members, their own val NLL and their weight: a small table (for the command line)."""
     rows = meta["ensemble"]["members"]
@@ -214,5 +222,5 @@ def describe_fit(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Member", "Fit", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit",
+__all__ = ["Member", "Fit", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit", "describe_ensemble",
            "split_identity", "target_log_probs_of", "fit_weights", "MIN_WEIGHT"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from .checkpoint import load_run
 from .data import Vocab
-from .ensemble import Member, make_ensemble
+from .ensemble import Member, describe_ensemble, make_ensemble
 from .models import MODELS, get_spec, trainable_models
 from .recipes import PRESETS
 from .reproduce import ESSAY_MODELS, Entry, train_entries
@@ -98,13 +98,11 @@ def ensemble_row(items: list[str], out_dir: Path, labels: list[str], split_seed:
     members = [Member(str(out_dir / label), *load_run(out_dir / label, device)[::2]) for label in labels]
     splits = splits_for(items, ENSEMBLE, None, seed=split_seed, vocab=Vocab(tuple(members[0].meta["vocab"])))
     meta = make_ensemble(members, splits, out_dir / ENSEMBLE, extra_meta=extra_meta)
-    kept = sorted((r for r in meta["ensemble"]["members"] if r["kept"]), key=lambda r: -r["weight"])
-    shares = ", ".join(f"{Path(r['run']).name} {r['weight']:.2f}" for r in kept)
     return {
         "entry": ENSEMBLE, "model": ENSEMBLE, "mechanism": get_spec(ENSEMBLE).mechanism, "params": meta["params"],
         **meta["metrics"], "essay_val_nll": None, "essay_model": False, "seconds": round(meta["train_seconds"], 2),
         "recipe_name": None, "recipe": None, "config": meta["config"],
-        "trained_with": f"EM weights on val, {len(kept)} of {len(labels)} runs: {shares}",
+        "trained_with": describe_ensemble(meta),
     }
 
 

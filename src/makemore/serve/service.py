@@ -19,6 +19,7 @@ from .. import __version__
 from ..constraints import Constraint, check_constraint
 from ..data import BOUNDARY, Vocab
 from ..errors import MakemoreError, ParameterError
+from ..ensemble import describe_ensemble
 from ..leaderboard import describe_recipe
 from ..models import get_spec
 from ..classify import score_labelled
@@ -50,6 +51,8 @@ def run_summary(run: ServedRun) -> dict[str, Any]:
     dataset = meta.get("dataset") or {}
     recipe = meta.get("recipe")
     trained_with = describe_recipe(recipe, meta["config"], getattr(spec.model_cls, "trainable", True)) if recipe else None
+    if "ensemble" in meta:  # made from trained runs, not trained: its members and their weights
+        trained_with = describe_ensemble(meta)
     return {
         "id": run.id,
         "model": meta["model"],

@@ -87,3 +87,66 @@ def test_callbacks_come_only_in_hooks():
         train(Recorder(), data(20), Recipe(steps=1), hooks=TrainHooks(), on_progress=reports.append)
     with pytest.raises(TypeError, match="on_step"):
         train(Recorder(), data(20), Recipe(steps=1), on_step=lambda step, lr: None)
+
+
+def lengths_of(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(1, 16, (n,), generator=torch.Generator().manual_seed(seed))
+
+
+def test_grouped_batches_cover_a_pass_once_with_items_of_about_one_length():
+    n, B, lengths = 1003, 10, lengths_of(1003)
+    grouped, plain = BatchOrder(n, B, seed=1, lengths=lengths, groups=8), BatchOrder(n, B, seed=1)
+    batches = [grouped.next() for _ in range(n // B)]  # one pass: n // B whole batches, 3 items left over
+    seen = torch.cat(batches)
+    assert seen.numel() == len(set(seen.tolist())) == 1000
+    spread = sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
+    plain_spread = sum(int(lengths[b].max() - lengths[b].min()) for b in (plain.next() for _ in range(n // B)))
+    assert spread < 2 and plain_spread / (n // B) > 8  # random batches of 10 span most lengths
+    assert not torch.equal(torch.stack([lengths[b].max() for b in batches[:20]]).sort().values,
+                           torch.stack([lengths[b].max() for b in batches[:20]]))  # batches shuffled, not by length
+    again = BatchOrder(n, B, seed=1, lengths=lengths, groups=8)
+    assert all(torch.equal(again.next(), b) for b in batches)  # the same seed, the same batches
+
+
+def test_a_restored_grouped_order_goes_on_with_the_same_batches():
+    lengths = lengths_of(50)
+    straight = BatchOrder(50, 6, seed=3, lengths=lengths, groups=2)
+    expected = [straight.next() for _ in range(20)]
+    first = BatchOrder(50, 6, seed=3, lengths=lengths, groups=2)
+    got = [first.next() for _ in range(11)]
+    state = TrainState()
+    first.save(state)
+    resumed = BatchOrder(50, 6, seed=999, state=state, lengths=lengths, groups=2)
+    got += [resumed.next() for _ in range(9)]
+    assert all(torch.equal(g, e) for g, e in zip(got, expected))
+
+
+class SequenceRecorder(nn.Module):
+    """Remembers each training batch; its loss is 1 per real target (so the trainer's weighting shows)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+        self.seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, idx, targets=None):
+        if self.training:
+            self.seen.append((idx.clone(), targets.clone()))
+        return None, self.w * (targets >= 0).float().sum() / (targets >= 0).sum()
+
+
+def test_grouped_sequence_batches_are_cut_to_their_longest_and_weigh_by_their_characters():
+    lengths = lengths_of(200)
+    L = int(lengths.max())
+    Y = torch.full((200, L), -1)
+    for i, n in enumerate(lengths.tolist()):
+        Y[i, :n] = 1
+    X = torch.arange(200)[:, None].expand(200, L).clone()  # row i holds i: a batch's rows are its indices
+    model, losses = SequenceRecorder(), []
+    train(model, (X, Y), Recipe(steps=12, batch_size=8, lr=1e-12, length_groups=4), seed=0, report_every=1,
+          hooks=TrainHooks(on_progress=lambda p: losses.append(p.loss)))
+    mean = lengths.double().mean().item()
+    for (xb, yb), loss in zip(model.seen, losses):
+        rows = xb[:, 0]
+        assert xb.shape[1] == yb.shape[1] == int(lengths[rows].max())  # no column of padding alone
+        assert loss == pytest.approx(lengths[rows].sum().item() / (8 * mean), rel=1e-6)

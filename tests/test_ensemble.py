@@ -27,8 +27,9 @@ MEMBERS = [  # every layout and reading: windows (bigram, MLP, n-gram), whole it
     {"model": "mlp", "config": {"block_size": 3, "n_embd": 4, "n_hidden": 8}},
     {"model": "gru", "config": {"n_embd": 4, "n_hidden": 8}},
     {"model": "transformer", "config": {"n_embd": 8, "n_layer": 1, "n_head": 2, "block_size": 6}},
+    {"model": "wavenet-conv", "config": {"n_embd": 4, "n_hidden": 8}},  # BatchNorm, queues per level
 ]
-WEIGHTS = [0.1, 0.2, 0.3, 0.4]
+WEIGHTS = [0.1, 0.2, 0.3, 0.25, 0.15]
 
 
 def tiny_ensemble(seed: int = 0) -> Ensemble:
@@ -36,6 +37,10 @@ def tiny_ensemble(seed: int = 0) -> Ensemble:
     model = Ensemble(EnsembleConfig(vocab_size=VOCAB.size, members=MEMBERS, weights=WEIGHTS)).double().eval()
     for p in model.parameters():  # random, far from the near-uniform start, so the members disagree
         p.data.normal_(0, 0.5)
+    for module in model.modules():  # BatchNorm statistics away from 0 and 1, so the queues' padding counts
+        if hasattr(module, "running_mean"):
+            module.running_mean.normal_(0, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
     return model
 
 

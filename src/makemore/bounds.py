@@ -107,6 +107,7 @@ BOUNDS: dict[str, Bound] = {
     "momentum": Bound(float, 0),
     "min_lr_ratio": Bound(float, 0),
     "warmup_steps": Bound(int, 0),
+    "length_groups": Bound(int, 0),  # 0: random batches
     "eval_interval": Bound(int, 0),  # 0: never
     "patience": Bound(int, 0),  # 0: no early stopping
     # seeds: what PyTorch's 64-bit generators take

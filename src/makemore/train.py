@@ -48,13 +48,18 @@ class Recipe:
     soft_targets: bool = False  # target each window with the distribution of what follows its context in the
     # training data, not the one character that did: the same loss in expectation, less noise per step
     # (benchmarks/README.md); skipped when that table would pass data.SOFT_TARGET_LIMIT cells
+    # sequence models: each pass's items are taken in runs of this many batches, sorted by length within the run,
+    # so that a batch holds items of about one length and is cut to its longest; the batches are then shuffled,
+    # and each one's loss weighs by its characters (the objective stays the mean per character). 0: random
+    # batches, each padded to the list's longest item (names: 16 positions for 7 characters on average)
+    length_groups: int = 0
     eval_interval: int = 0  # evaluate on val every this many steps (0: only when the caller asks)
     patience: int = 0  # early stopping: stop after this many evaluations without a new best (0: never)
 
     def check(self) -> None:
         """Refuse values out of bounds (bounds.BOUNDS) or unknown names, naming the field."""
         for name in ("steps", "batch_size", "lr", "weight_decay", "momentum", "min_lr_ratio", "warmup_steps",
-                     "eval_interval", "patience"):
+                     "length_groups", "eval_interval", "patience"):
             setattr(self, name, bounds.check(name, getattr(self, name)))
         if self.optimizer not in OPTIMIZERS:
             raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
@@ -164,15 +169,17 @@ class BatchOrder:
     """
 
     def __init__(self, n: int, batch_size: int, seed: int = 0, *, state: TrainState | None = None,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, lengths: torch.Tensor | None = None, groups: int = 0):
         self.n = n  # examples in the training set
         self.batch_size = n if batch_size == 0 or batch_size >= n else batch_size  # 0 or >= n: the whole set
         self.device = device  # where the indices of a batch are sent (the data's device); None: left on the CPU
         self.generator = torch.Generator()  # draws the permutations, on the CPU whatever the device
+        # with lengths (n,) and groups > 0: batches of items of about one length (Recipe.length_groups)
+        self.lengths, self.groups = (lengths.cpu(), groups) if lengths is not None and groups > 0 else (None, 0)
         if state is None or state.order is None:
             self.generator.manual_seed(seed)
             # drawn even when every batch is the whole set: the first draw is the same either way
-            self.order = torch.randperm(n, generator=self.generator)  # this pass's permutation of the examples
+            self.order = self._permutation()  # this pass's order of the examples
             self.cursor = 0  # where in `order` the next batch starts
         else:
             self.generator.set_state(state.generator)
@@ -188,10 +195,27 @@ class BatchOrder:
         if self.full:
             return slice(None)
         if self.cursor + self.batch_size > self.n:
-            self.order, self.cursor = torch.randperm(self.n, generator=self.generator), 0
+            self.order, self.cursor = self._permutation(), 0
         ix = self.order[self.cursor:self.cursor + self.batch_size]
         self.cursor += self.batch_size
         return ix if self.device is None else ix.to(self.device)
+
+    def _permutation(self) -> torch.Tensor:
+        """A new pass: a random permutation of the examples; grouped by length when asked.
+
+        Grouped: the permutation is cut into runs of `groups` batches, each run sorted by length (stable) and
+        cut into batches, and the whole batches of the pass are put in a random order; the items of the one
+        partial batch, if any, go last, where the pass ends before them (as an ungrouped pass's last items do)."""
+        order = torch.randperm(self.n, generator=self.generator)
+        if self.lengths is None or self.full:
+            return order
+        B, run = self.batch_size, self.groups * self.batch_size
+        runs = [part[torch.argsort(self.lengths[part], stable=True)] for part in order.split(run)]
+        pieces = [batch for part in runs for batch in part.split(B)]
+        whole = [batch for batch in pieces if batch.numel() == B]
+        rest = [batch for batch in pieces if batch.numel() < B]
+        shuffled = torch.randperm(len(whole), generator=self.generator).tolist()
+        return torch.cat([whole[k] for k in shuffled] + rest)
 
     def save(self, state: TrainState) -> None:
         """Record where the order stands in `state`, so that a resume draws the same batches next."""
@@ -273,7 +297,9 @@ def train(
         return TrainResult(TrainState(step=recipe.steps, seconds=time.perf_counter() - start), None)
     recipe.check()
     optimizer = make_optimizer(model, recipe)
-    batches = BatchOrder(X.shape[0], recipe.batch_size, seed, state=state, device=device)
+    lengths = (Y >= 0).sum(dim=1) if Y.dim() == 2 and recipe.length_groups > 0 else None  # (N,) targets per item
+    batches = BatchOrder(X.shape[0], recipe.batch_size, seed, state=state, device=device, lengths=lengths,
+                         groups=recipe.length_groups)
     if state is None:
         state = TrainState()
         batches.save(state)
@@ -301,9 +327,15 @@ def train(
         state.running_loss = share.total(running.clone()).item()
         state.seconds = clock.training_seconds()
 
+    mean_length = None if lengths is None else lengths.double().mean().item()
     while state.step < recipe.steps and not state.stopped_early:
-        ix, weight = share.local(batches.next())
+        global_ix = batches.next()
+        ix, weight = share.local(global_ix)
         xb, yb = X[ix], (Y[ix] if soft is None else dist[context_of[ix]])  # (B, T), (B,) or (B, V)
+        if lengths is not None and not batches.full:  # items of about one length: cut to the longest, weigh by the characters
+            longest = int(lengths[ix].max()) if xb.shape[0] else 1
+            xb, yb = xb[:, :longest], yb[:, :longest]
+            weight *= lengths[global_ix].sum().item() / (global_ix.numel() * mean_length)
         lr = _step(net, optimizer, recipe, state, xb, yb, hooks, running, weight, share)
         last = state.step == recipe.steps
         evaluate_now = val_data is not None and recipe.eval_interval > 0 and (state.step % recipe.eval_interval == 0 or last)

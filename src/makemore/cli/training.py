@@ -30,8 +30,8 @@ from .common import (FMT, add_common, add_dedupe_option, add_text_options, check
                      refuse_existing_run, set_threads, text_options)
 from .config import config_file_record
 
-RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "eval_interval",
-                  "patience")
+RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "length_groups",
+                  "eval_interval", "patience")
 MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "smoothing")
 RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
 
@@ -359,6 +359,10 @@ def add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soft-targets", action=argparse.BooleanOptionalAction,
                    help="train each window on the distribution of what follows its context, not the one next "
                         "character (same loss, less noise; default: the recipe's, on for mlp, mlp-bn, wavenet)")
+    p.add_argument("--length-groups", type=checked("length_groups"),
+                   help="sequence models: take each pass's items in runs of N batches sorted by length, so a batch "
+                        "holds items of about one length and is cut to its longest (weighed by its characters); "
+                        "0: random batches padded to the longest item (default: the recipe's)")
     p.add_argument("--eval-interval", type=checked("eval_interval"),
                    help="evaluate val, save a resume point and the best weights "
                         "(best.safetensors) every N steps (default: steps/10; 0: never)")

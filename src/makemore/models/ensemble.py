@@ -62,7 +62,7 @@ class Ensemble(nn.Module):
         self.register_buffer("log_weights", torch.tensor(config.weights, dtype=torch.float64).log().view(-1, 1, 1),
                              persistent=False)
         # how many state tensors each member's cached step carries (0: none, it reads the tokens again)
-        self.state_sizes = [len(m.init_state(1)) if has_steps(m) else 0 for m in self.members]
+        self.state_sizes = [_state_size(m) for m in self.members]
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         log_p = torch.stack([_log_probs(position_logits(m, idx)) for m in self.members])  # (M, B, L, V): each member's distribution at each position
@@ -102,3 +102,17 @@ class Ensemble(nn.Module):
 def _log_probs(logits: torch.Tensor) -> torch.Tensor:
     """log_softmax over the last dimension, in float32 at least (a half-precision member is mixed in float32)."""
     return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+
+
+@torch.no_grad()
+def _state_size(member: nn.Module) -> int:
+    """How many tensors the member's cached decoding state holds (0: it has none), asked in eval mode (a
+    member with BatchNorm computes its initial state from running statistics, as it decodes)."""
+    if not has_steps(member):
+        return 0
+    was_training = member.training
+    member.eval()
+    try:
+        return len(member.init_state(1))
+    finally:
+        member.train(was_training)

@@ -150,3 +150,15 @@ def test_grouped_sequence_batches_are_cut_to_their_longest_and_weigh_by_their_ch
         rows = xb[:, 0]
         assert xb.shape[1] == yb.shape[1] == int(lengths[rows].max())  # no column of padding alone
         assert loss == pytest.approx(lengths[rows].sum().item() / (8 * mean), rel=1e-6)
+
+
+def test_length_groups_are_refused_for_a_model_with_batchnorm_before_anything_is_written(tmp_path, small_file):
+    from .conftest import call
+
+    code, _, err = call("train", "-i", small_file, "--model", "wavenet-conv", "--length-groups", "4", "--steps", "2",
+                        "-o", tmp_path / "run")
+    assert code == 1 and "--length-groups needs a model without BatchNorm" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "run.json").exists()
+    code, _, err = call("train", "-i", small_file, "--model", "gru", "--length-groups", "4", "--steps", "2",
+                        "--n-hidden", "8", "-o", tmp_path / "gru", "--no-plot")
+    assert code == 0, err

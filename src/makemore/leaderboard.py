@@ -24,7 +24,7 @@ NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare
 # Variants worth their own row, beyond each model's default (added only when their model and preset exist).
 EXTRA_ENTRIES: tuple[Entry, ...] = (
     # within the WaveNet's budget of 76,579 parameters: 74,580
-    Entry("transformer-small", "transformer", "fast", {"n_embd": 44, "n_layer": 3}),
+    Entry("transformer-small", "transformer", "random-batches", {"n_embd": 44, "n_layer": 3}),
     # 16 characters of context at the 8-character model's size: 76,889 parameters against 76,579
     Entry("wavenet-16", "wavenet", "fast", {"block_size": 16, "n_embd": 24, "n_hidden": 106}),
 )
@@ -50,6 +50,8 @@ def describe_recipe(recipe: dict[str, Any], config: dict[str, Any], trainable: b
         parts.append(f"dropout {config['dropout']:g}")
     if recipe.get("soft_targets"):
         parts.append("soft targets")
+    if recipe.get("length_groups"):
+        parts.append("length groups")
     return ", ".join(parts)
 
 

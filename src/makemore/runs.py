@@ -21,7 +21,7 @@ from .errors import MakemoreError
 from .models import build_model, get_spec
 from .evaluation import evaluate
 from .labels import ItemLabels
-from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, train
+from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits, train
 
 SPLITS = ("train", "val", "test")
 
@@ -107,6 +107,7 @@ def run(
     model = build_model(spec.model, **{**spec.config, **sizes})
     model.to(device)
     check_lengths(model, splits)
+    check_recipe_fits(model, spec.recipe)
     meta = {
         "status": "training",
         "model": spec.model,  # also in run.json (save_run); callers of run() read these two here

@@ -56,3 +56,12 @@ def test_unknown_entry_is_refused_in_one_line(capsys, tmp_path):
 ])
 def test_describe_recipe(recipe, config, trainable, expected):
     assert describe_recipe(recipe, config, trainable) == expected
+
+
+def test_full_adds_other_draws_of_known_recipes_under_their_own_names():
+    plain, full = default_entries(), default_entries(full=True)
+    labels = [e.label for e in full]
+    assert len(labels) == len(set(labels)) and full[:len(plain)] == plain and len(full) > len(plain)
+    extra = full[len(plain):]
+    assert {e.seed_offset for e in extra if e.model != "ngram"} >= {1, 2}
+    assert all(e.seed_offset > 0 or e.config for e in extra)  # never the same run twice

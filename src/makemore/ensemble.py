@@ -207,8 +207,10 @@ def describe_ensemble(meta: dict[str, Any]) -> str:
     """One line for tables: how the ensemble was made, its members by weight."""
     rows = meta["ensemble"]["members"]
     kept = sorted((r for r in rows if r["kept"]), key=lambda r: -r["weight"])
-    shares = ", ".join(f"{Path(r['run']).name} {r['weight']:.2f}" for r in kept)
-    return f"EM weights on val, {len(kept)} of {len(rows)} runs: {shares}"
+    large = [r for r in kept if r["weight"] >= 0.05] or kept[:1]
+    shares = ", ".join(f"{Path(r['run']).name} {r['weight']:.2f}" for r in large)
+    rest = f" (+{len(kept) - len(large)} under 0.05)" if len(kept) > len(large) else ""
+    return f"EM weights on val, {len(kept)} of {len(rows)} runs: {shares}{rest}"
 
 
 def describe_fit(meta: dict[str, Any]) -> str:

@@ -30,9 +30,24 @@ EXTRA_ENTRIES: tuple[Entry, ...] = (
 )
 
 
-def default_entries() -> list[Entry]:
+# `--full`: more members for the ensemble row, each a known recipe drawn again with other seeds (another
+# initialisation and batch order: members that err differently), and the n-gram at its neighbouring orders.
+FULL_ENTRIES: tuple[Entry, ...] = (
+    *(Entry(f"transformer-seed{k}", "transformer", seed_offset=k) for k in (1, 2)),
+    *(Entry(f"lstm-seed{k}", "lstm", seed_offset=k) for k in (1, 2, 3)),
+    *(Entry(f"gru-seed{k}", "gru", seed_offset=k) for k in (1, 2, 3)),
+    *(Entry(f"wavenet-seed{k}", "wavenet", seed_offset=k) for k in (1, 2)),
+    Entry("ngram-5", "ngram", config={"block_size": 4}),
+    Entry("ngram-7", "ngram", config={"block_size": 6}),
+)
+
+
+def default_entries(full: bool = False) -> list[Entry]:
+    """Every trainable model's `fast` entry and the EXTRA_ENTRIES; with full, the FULL_ENTRIES too."""
     entries = [Entry(name, name) for name in trainable_models() if name not in NOT_CONTENDERS]
     entries += [e for e in EXTRA_ENTRIES if e.model in MODELS and e.recipe in PRESETS.get(e.model, {})]
+    if full:
+        entries += [e for e in FULL_ENTRIES if e.model in MODELS and e.recipe in PRESETS.get(e.model, {})]
     return entries
 
 

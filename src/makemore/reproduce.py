@@ -23,6 +23,7 @@ class Entry:
     model: str  # registry name
     recipe: str = "fast"  # recipe preset in recipes.py
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides
+    seed_offset: int = 0  # trained with the run's seed + this (another draw of the same recipe), 0: the seed
 
 
 def train_entries(
@@ -51,7 +52,7 @@ def train_entries(
         if key not in splits_cache:  # each window size (and the whole items) built once, shared
             splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)
         spec = RunSpec(model=entry.model, recipe=get_recipe(entry.model, entry.recipe), recipe_name=entry.recipe,
-                       seed=seed, split_seed=split_seed, config=dict(entry.config))
+                       seed=seed + entry.seed_offset, split_seed=split_seed, config=dict(entry.config))
         meta = run(items, spec, out_dir / entry.label, device=device, splits=splits_cache[key],
                    extra_meta={"dataset": dataset, **(extra_meta or {})},
                    on_progress=on_progress(entry.label) if on_progress else None)

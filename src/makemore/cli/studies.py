@@ -54,7 +54,7 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_leaderboard(args) -> None:
-    entries = default_entries()
+    entries = default_entries(full=args.full)
     if args.only:
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - {e.label for e in entries})
@@ -197,6 +197,7 @@ def add_leaderboard(sub) -> None:
                                    "Then every entry is mixed into DIR/ensemble (makemore ensemble: weights fitted on "
                                    "val), which gets its own row. Tens of minutes on 2 CPU cores.",
                        epilog="examples:\n  makemore leaderboard -o runs/board\n"
+                              "  makemore leaderboard -o runs/board-full --full\n"
                               "  makemore leaderboard -o runs/board --only ngram,gru,transformer")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
     p.add_argument("-o", "--out-dir", required=True, help="folder for leaderboard.json, leaderboard.png and the runs")
@@ -204,6 +205,10 @@ def add_leaderboard(sub) -> None:
     p.add_argument("--only", help="comma-separated entries to train (default: all)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
     p.add_argument("--no-plot", action="store_true", help="do not draw leaderboard.png")
+    p.add_argument("--full", action="store_true",
+                   help="also train the --full entries (leaderboard.FULL_ENTRIES: the best recipes drawn again with "
+                        "other seeds, the n-gram at orders 5 and 7), more members for the ensemble row; about "
+                        "twice as long")
     p.add_argument("--no-ensemble", action="store_true",
                    help="leave out the ensemble row (default: mix the trained entries into DIR/ensemble)")
     add_text_options(p)

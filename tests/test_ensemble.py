@@ -186,6 +186,8 @@ def test_members_of_other_splits_and_other_misuse_are_refused_in_one_line(tmp_pa
     assert code == 1 and "an ensemble already" in err
     code, _, err = call("ensemble", *runs[:2], "-o", tmp_path / "mix")
     assert code == 1 and "--overwrite" in err
+    code, _, err = call("ensemble", *runs[:2], "-o", runs[0], "--overwrite")
+    assert code == 1 and "one of the runs being mixed" in err and (runs[0] / "model.safetensors").exists()
     code, _, err = call("train", "-i", small_file, "--model", "ensemble", "-o", tmp_path / "z")
     assert code == 2 and "invalid choice" in err
 

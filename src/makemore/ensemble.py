@@ -1,7 +1,7 @@
 """Making an ensemble run: trained runs of one split mixed, their weights fitted on val.
 
 `make_ensemble` takes the loaded member runs and the split they share, computes each member's
-log-probability of every val target, fits the mixture weights by EM (`mixture.fit_weights`), drops the
+log-probability of every val target, fits the mixture weights by EM (`fit_weights`), drops the
 members whose weight ends below `min_weight` (they cost as much to run as any other and add nothing)
 and fits the rest again, then evaluates the mixture on train, val and test and writes a run directory
 like any other: `eval`, `sample`, `score`, `next` and `serve` take it as they take a trained run.
@@ -166,6 +166,8 @@ def make_ensemble(members: list[Member], splits: Splits, out_dir: str | Path, *,
 
     splits: the members' split as whole items (layout "sequence"). extra_meta: e.g. the command line."""
     check_members(members)
+    if any(Path(m.run).resolve() == Path(out_dir).resolve() for m in members):
+        raise ParameterError("out_dir", f"is {out_dir}, one of the runs being mixed; write the ensemble to another folder")
     if splits.layout != "sequence":
         raise ParameterError("splits", "must hold whole items (layout 'sequence'), as an ensemble reads them")
     start = time.perf_counter()

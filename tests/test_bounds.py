@@ -20,6 +20,7 @@ from makemore.cli.common import cli_message, flag
 from makemore.data import TextOptions, Vocab
 from makemore.batchnorm import single_example_modes
 from makemore.diagnostics import diagnose
+from makemore.ensemble import fit_members
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.runs import RunSpec
@@ -52,6 +53,8 @@ LIBRARY = {
     "weight_decay": (lambda v: Recipe(weight_decay=v).check(), FLOATS),
     "eval_interval": (lambda v: Recipe(eval_interval=v).check(), INTS),
     "patience": (lambda v: Recipe(patience=v).check(), INTS),
+    "length_groups": (lambda v: Recipe(length_groups=v).check(), INTS),
+    "min_weight": (lambda v: fit_members([_tiny_member()], _tiny_val(), min_weight=v), FLOATS),
     "seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), seed=v), SEEDS),
     "split_seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), split_seed=v), SEEDS),
     "block_size": (lambda v: build_model("mlp", block_size=v), SMALL_INTS + ["1024", "1025"]),
@@ -93,6 +96,18 @@ BY_COMMAND = {
 CLI_ONLY = {"threads"}  # PyTorch's thread count: set by the command line, no library parameter takes it
 
 
+def _tiny_member():
+    from makemore.ensemble import Member
+
+    return Member("m", build_model("bigram-nn", vocab_size=3).eval(), {})
+
+
+def _tiny_val():
+    import torch
+
+    return torch.zeros((1, 2), dtype=torch.long), torch.tensor([[1, 0]])
+
+
 def _batch():
     import torch
 
@@ -107,6 +122,7 @@ PREFIX = {
     "batchnorm": ["batchnorm", MISSING], "backprop": ["backprop", "-i", MISSING, "--check", "--train"],
     "claims": ["claims", "-i", MISSING], "plot-bigrams": ["plot-bigrams", "-i", MISSING],
     "serve": ["serve", MISSING],  # a missing run is refused before anything is loaded or served
+    "ensemble": ["ensemble", MISSING, MISSING, "-o", "{tmp}/r"],
 }
 MODEL_OF = {"block_size": "mlp", "n_layer": "gru", "n_head": "transformer", "dropout": "gru", "smoothing": "bigram-counts"}
 

@@ -226,5 +226,5 @@ def describe_fit(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Member", "Fit", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit", "describe_ensemble",
-           "split_identity", "target_log_probs_of", "fit_weights", "MIN_WEIGHT"]
+__all__ = ["Member", "Fit", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit",
+           "describe_ensemble", "split_identity", "target_log_probs_of", "fit_weights", "MIN_WEIGHT"]

@@ -35,7 +35,7 @@ def cmd_ensemble(args) -> None:
 
 EPILOG = """examples:
   makemore ensemble runs/board/transformer runs/board/lstm runs/board/gru -o runs/mix
-  makemore ensemble runs/board/* -o runs/mix-all --overwrite
+  makemore ensemble runs/board/{transformer,lstm,gru,ngram,rnn} -o runs/mix --overwrite
   makemore eval runs/mix && makemore sample runs/mix -n 10"""
 
 

@@ -65,8 +65,9 @@ class Ensemble(nn.Module):
         self.state_sizes = [_state_size(m) for m in self.members]
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        log_p = torch.stack([_log_probs(position_logits(m, idx)) for m in self.members])  # (M, B, L, V): each member's distribution at each position
-        logits = torch.logsumexp(self.log_weights[..., None].to(log_p.dtype) + log_p, dim=0)  # (B, L, V): log of the mixture
+        # (M, B, L, V): each member's log-distribution at each position, as that member reads the item
+        log_p = torch.stack([_log_probs(position_logits(m, idx)) for m in self.members])
+        logits = torch.logsumexp(self.log_weights[..., None].to(log_p.dtype) + log_p, dim=0)  # (B, L, V): log p(mixture)
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 

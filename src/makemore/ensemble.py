@@ -20,14 +20,14 @@ import torch
 import torch.nn as nn
 
 from . import bounds
-from .checkpoint import save_metrics, save_run
+from .checkpoint import load_run, save_metrics, save_run
 from .contexts import target_log_probs
-from .data import Splits
+from .data import Splits, Vocab
 from .device import model_device
 from .errors import MakemoreError, ParameterError
 from .evaluation import evaluate
 from .models.ensemble import Ensemble, EnsembleConfig
-from .runs import SPLITS, remove_previous_run
+from .runs import SPLITS, remove_previous_run, splits_for
 
 MIN_WEIGHT = 1e-3  # members under this share of the mixture are dropped (and the rest refitted)
 
@@ -39,6 +39,18 @@ class Member:
     run: str  # its run directory, as given
     model: nn.Module  # loaded, in eval mode
     meta: dict[str, Any]  # its run.json
+
+
+def load_members(run_dirs: list[str | Path], device: str | torch.device = "cpu") -> list[Member]:
+    """The runs to mix, each loaded (model in eval mode, its run.json) on `device`."""
+    return [Member(str(run), *load_run(run, device)[::2]) for run in run_dirs]  # load_run: (model, vocab, meta)
+
+
+def members_splits(items: list[str], members: list[Member], labels=None) -> Splits:
+    """The members' split (they share it: `check_members`) as whole items, the layout an ensemble reads."""
+    meta = members[0].meta
+    return splits_for(items, "ensemble", None, seed=meta.get("split_seed", 42), vocab=Vocab(tuple(meta["vocab"])),
+                      labels=labels)
 
 
 def split_identity(meta: dict[str, Any]) -> dict[str, Any]:
@@ -226,5 +238,5 @@ def describe_fit(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Member", "Fit", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit",
+__all__ = ["Member", "Fit", "load_members", "members_splits", "check_members", "fit_members", "build_ensemble", "make_ensemble", "describe_fit",
            "describe_ensemble", "split_identity", "target_log_probs_of", "fit_weights", "MIN_WEIGHT"]

@@ -10,13 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import load_run
-from .data import Vocab
-from .ensemble import Member, describe_ensemble, make_ensemble
+from .ensemble import describe_ensemble, load_members, make_ensemble, members_splits
 from .models import MODELS, get_spec, trainable_models
 from .recipes import PRESETS
 from .reproduce import ESSAY_MODELS, Entry, train_entries
-from .runs import splits_for
 
 NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare), not a model to rank
 
@@ -100,7 +97,7 @@ def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, 
         on_start = train_options.get("on_start")
         if on_start:
             on_start(ENSEMBLE)
-        rows.append(ensemble_row(items, Path(out_dir), [row["entry"] for row in rows], split_seed,
+        rows.append(ensemble_row(items, Path(out_dir), [row["entry"] for row in rows],
                                  train_options.get("device", "cpu"), train_options.get("extra_meta")))
     rows.sort(key=lambda r: r["val_nll"])
     return {"dataset": dataset, "seed": seed, "split_seed": split_seed, "models": rows}
@@ -109,12 +106,11 @@ def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, 
 ENSEMBLE = "ensemble"  # the leaderboard's row (and run directory) of its entries mixed
 
 
-def ensemble_row(items: list[str], out_dir: Path, labels: list[str], split_seed: int, device: str,
+def ensemble_row(items: list[str], out_dir: Path, labels: list[str], device: str,
                  extra_meta: dict[str, Any] | None) -> dict[str, Any]:
     """Mix the runs out_dir/<label> into out_dir/ensemble (weights fitted on val); its leaderboard row."""
-    members = [Member(str(out_dir / label), *load_run(out_dir / label, device)[::2]) for label in labels]
-    splits = splits_for(items, ENSEMBLE, None, seed=split_seed, vocab=Vocab(tuple(members[0].meta["vocab"])))
-    meta = make_ensemble(members, splits, out_dir / ENSEMBLE, extra_meta=extra_meta)
+    members = load_members([out_dir / label for label in labels], device)
+    meta = make_ensemble(members, members_splits(items, members), out_dir / ENSEMBLE, extra_meta=extra_meta)
     return {
         "entry": ENSEMBLE, "model": ENSEMBLE, "mechanism": get_spec(ENSEMBLE).mechanism, "params": meta["params"],
         **meta["metrics"], "essay_val_nll": None, "essay_model": False, "seconds": round(meta["train_seconds"], 2),

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..checkpoint import load_run
-from ..data import Vocab
 from ..device import pick_device
-from ..ensemble import MIN_WEIGHT, Member, check_members, describe_fit, make_ensemble
-from ..runs import splits_for
+from ..ensemble import MIN_WEIGHT, check_members, describe_fit, load_members, make_ensemble, members_splits
 from .common import FMT, add_common, checked, log, provenance, recorded_input, refuse_existing_run, set_threads, wrap
 
 
@@ -16,13 +13,11 @@ def cmd_ensemble(args) -> None:
     out_dir = Path(args.out_dir)
     refuse_existing_run(out_dir, args.overwrite)
     device = pick_device(args.device)
-    members = [Member(run, *load_run(run, device)[::2]) for run in args.run_dirs]  # (model, meta) of each
+    members = load_members(args.run_dirs, device)
     check_members(members)  # before any data is read: one split, one vocabulary
     set_threads(args.threads)
-    first = members[0]
-    items, labels = recorded_input(first.meta, args.input, Path(first.run))
-    splits = splits_for(items, "ensemble", None, seed=first.meta.get("split_seed", 42),
-                        vocab=Vocab(tuple(first.meta["vocab"])), labels=labels)
+    items, labels = recorded_input(members[0].meta, args.input, Path(members[0].run))
+    splits = members_splits(items, members, labels)
     log(f"mixing {len(members)} runs: each scores the {splits.val[0].shape[0]:,} val items, then EM fits the weights")
     meta = make_ensemble(members, splits, out_dir, min_weight=args.min_weight, extra_meta=provenance(args.argv),
                          on_member=lambda m: log(f"scoring val with {members[m].run}..."))

@@ -211,6 +211,20 @@ def test_draw_follows_the_probabilities_and_never_draws_a_zero():
     assert torch.equal(drawn, same)  # the same generator state gives the same draws
 
 
+@pytest.mark.parametrize("chars", ["abc", "é ø-ß'", "a\0b", "x😀y"])
+def test_batch_decoding_is_decode_of_each_row(chars):
+    """`sample.texts` (a batch at once, through numpy strings) against `Vocab.decode` row by row: any characters
+    (NUL, which a numpy string cannot end on, takes the row-by-row path), with and without a prefix."""
+    vocab = Vocab(tuple(chars))
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(0, 7, (200,), generator=g)
+    out = torch.randint(1, vocab.size, (200, 7), generator=g)
+    out[torch.arange(7)[None] >= lengths[:, None]] = BOUNDARY  # each row: its characters, then boundaries
+    rows = sample_module.index_lists(out, [])
+    assert [len(r) for r in rows] == lengths.tolist()
+    for prefix in ("", vocab.chars[-1]):
+        assert sample_module.texts(vocab, out, prefix) == [prefix + vocab.decode(r) for r in rows]
+
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
 def test_temperature_scales_the_logits(monkeypatch, data, temperature):
     model, vocab, _ = load_run(data["mlp"])

@@ -45,7 +45,7 @@ FIRST_DRAW = 4096  # items drawn before anything is known of the constraint's ra
 ESTIMATE_WALKS = 1000  # unconstrained items whose prefixes estimate an unmet constraint's probability
 HOPELESS = 10  # stop at once when the estimate says n would take this many times the budget
 
-Draw = Callable[[int], tuple[list[list[int]], list[float]]]  # m -> (index lists, log-probs), as the sampler gives
+Draw = Callable[[int], tuple[list[str], list[float]]]  # m -> (items, log-probs), as the sampler gives
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _fits(prefix: str, suffix: str, contains: str, length: int) -> bool:
                                for i in range(length - len(contains) + 1))
 
 
-def draw_satisfying(draw: Draw, n: int, accept: Callable[[list[int]], bool], max_draws: int = MAX_DRAWS,
+def draw_satisfying(draw: Draw, n: int, accept: Callable[[str], bool], max_draws: int = MAX_DRAWS,
                     batch_size: int = 16_384, estimate: Callable[[], float | None] | None = None) -> Drawn:
     """Draw batches until n items pass `accept` or the budget says stop.
 
@@ -136,11 +136,11 @@ def draw_satisfying(draw: Draw, n: int, accept: Callable[[list[int]], bool], max
         rate = len(found) / drawn if found else 0.0
         m = math.ceil(1.2 * need / rate) if rate else (FIRST_DRAW if not drawn else 4 * drawn)
         m = max(1, min(m, batch_size, max_draws - drawn))
-        indices, log_probs = draw(m)
+        items, log_probs = draw(m)
         result.drawn += m
-        for ix, lp in zip(indices, log_probs):
-            if accept(ix):
-                found.append((ix, lp))
+        for item, lp in zip(items, log_probs):
+            if accept(item):
+                found.append((item, lp))
                 if len(found) == n:
                     break
     return result
@@ -150,7 +150,7 @@ def draw_satisfying(draw: Draw, n: int, accept: Callable[[list[int]], bool], max
 class Drawn:
     """What `draw_satisfying` drew: the accepted items, how many were drawn, the estimate if one was made."""
 
-    found: list[tuple[list[int], float]]  # (indices, log-prob) of each accepted item, in order
+    found: list[tuple[str, float]]  # (item, log-prob) of each accepted item, in order
     drawn: int  # items drawn in all
     estimate: float | None  # the constraint's estimated probability, when it was asked for
 

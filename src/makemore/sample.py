@@ -20,8 +20,9 @@ probability at temperature 1 without any of the masks above, summed over its cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
+import numpy
 import torch
 import torch.nn as nn
 
@@ -41,9 +42,10 @@ BATCH_CHARS = 2 ** 25  # at most this many characters (items x max_len) of a bat
 NOVEL_MAX_BATCHES = 50  # tries before generate(exclude=...) gives up
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One generated item and its log-probability under the model (nats, characters + end token)."""
+class Sample(NamedTuple):
+    """One generated item and its log-probability under the model (nats, characters + end token).
+
+    A named tuple: 10,000 of them are made in 2.5 ms, against 4 ms for a frozen dataclass."""
 
     item: str
     log_prob: float
@@ -143,10 +145,26 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
     log_prob = step_lp.double().sum(dim=1)
     if P:
         log_prob += prefix_log_prob(model, prefix, device)
-    ended = out == BOUNDARY  # (n, steps): an item's first boundary is its end (max_len's is forced)
-    lengths = ended.int().argmax(dim=1).tolist()
-    rows = out.tolist()
-    return [list(prefix) + row[:k] for row, k in zip(rows, lengths)], log_prob.tolist()
+    return out, log_prob
+
+
+def index_lists(out: torch.Tensor, prefix: Sequence[int]) -> list[list[int]]:
+    """The drawn table (n, steps) as index lists: the prefix, then each row up to its first boundary (its end)."""
+    lengths = (out == BOUNDARY).int().argmax(dim=1).tolist()  # max_len's boundary is forced: every row has one
+    return [list(prefix) + row[:k] for row, k in zip(out.tolist(), lengths)]
+
+
+def texts(vocab: Vocab, out: torch.Tensor, prefix: str = "") -> list[str]:
+    """The drawn table (n, steps) as text, the prefix first: `vocab.decode` of each row, for a whole batch at once.
+
+    Each index becomes its character's code point and each row one fixed-width numpy string, which ends at
+    its first NUL: the boundary's code point is 0, and after an item's end its row holds only boundaries.
+    10x faster than decoding row by row (which a vocabulary holding NUL itself still takes)."""
+    if "\0" in vocab.chars:
+        return [prefix + vocab.decode(ix) for ix in index_lists(out, ())]
+    points = numpy.array([0, *map(ord, vocab.chars)], dtype=numpy.uint32)[out.cpu().numpy()]  # (n, steps)
+    rows = numpy.ascontiguousarray(points).view(f"<U{max(out.shape[1], 1)}").ravel().tolist()
+    return [prefix + row for row in rows] if prefix else rows
 
 
 @torch.no_grad()
@@ -166,10 +184,24 @@ def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, mi
         done += m
 
 
+def draw_batches(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *, prefix: Sequence[int] = (),
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, min_len: int = 0,
+                 batch_size: int = BATCH_SIZE, cache: bool = True) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """n items, drawn batch_size at a time: for each batch, (what was drawn after the prefix (m, steps), each
+    row ending at its first boundary; log-probabilities under the model (m,)), as `sample_with_log_probs` says."""
+    check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
+                   prefix_len=len(prefix))
+    was_training = model.training
+    model.eval()
+    try:
+        yield from _batches(model, n, max_len, generator, list(prefix), temperature, top_k, top_p, min_len,
+                            batch_size, cache)
+    finally:
+        model.train(was_training)
+
+
 def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *,
-                          prefix: Sequence[int] = (), temperature: float = 1.0, top_k: int | None = None,
-                          top_p: float | None = None, min_len: int = 0, batch_size: int = BATCH_SIZE,
-                          cache: bool = True) -> tuple[list[list[int]], list[float]]:
+                          prefix: Sequence[int] = (), **controls) -> tuple[list[list[int]], list[float]]:
     """n items as index lists (boundary removed, prefix included) and their log-probabilities under the model.
 
     Each step gives the model every unfinished item's newest character at once (`decoding.Decoder`: a
@@ -177,22 +209,27 @@ def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: tor
     last block_size indices again, `contexts.next_logits`) and draws the next index from the controlled
     softmax. The cache changes how the logits are computed, not what they are: the same seed gives the
     same items either way (up to float rounding in the last digits of the logits). Model in eval mode while
-    sampling (BatchNorm uses its running statistics), then restored.
+    sampling (BatchNorm uses its running statistics), then restored. Keyword controls: temperature, top_k,
+    top_p, min_len, batch_size (memory: it does not change the items) and cache.
     """
-    check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
-                   prefix_len=len(prefix))
-    was_training = model.training
-    model.eval()
-    try:
-        indices: list[list[int]] = []
-        log_probs: list[float] = []
-        for ix, lp in _batches(model, n, max_len, generator, list(prefix), temperature, top_k, top_p, min_len,
-                               batch_size, cache):
-            indices += ix
-            log_probs += lp
-    finally:
-        model.train(was_training)
+    indices: list[list[int]] = []
+    log_probs: list[float] = []
+    for out, lp in draw_batches(model, n, max_len, generator, prefix=prefix, **controls):
+        indices += index_lists(out, prefix)
+        log_probs += lp.tolist()
     return indices, log_probs
+
+
+def sample_texts(model: nn.Module, vocab: Vocab, n: int, max_len: int, generator: torch.Generator, *,
+                 prefix: Sequence[int] = (), **controls) -> tuple[list[str], list[float]]:
+    """`sample_with_log_probs` with the items as text (`texts`: decoded a batch at a time)."""
+    items: list[str] = []
+    log_probs: list[float] = []
+    start = vocab.decode(prefix)
+    for out, lp in draw_batches(model, n, max_len, generator, prefix=prefix, **controls):
+        items += texts(vocab, out, start)
+        log_probs += lp.tolist()
+    return items, log_probs
 
 
 def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Generator, **controls) -> list[list[int]]:
@@ -235,8 +272,8 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
     controls = dict(prefix=encode_prefix(vocab, prefix), temperature=temperature, top_k=top_k, top_p=top_p,
                     min_len=min_len, batch_size=batch_size, cache=cache)
 
-    def draw(m: int) -> tuple[list[list[int]], list[float]]:
-        return sample_with_log_probs(model, m, max_len, generator, **controls)
+    def draw(m: int) -> tuple[list[str], list[float]]:
+        return sample_texts(model, vocab, m, max_len, generator, **controls)
 
     def walks() -> list[list[int]]:  # unconstrained items (temperature 1, no masks): the constraint's probability
         return sample_indices(model, ESTIMATE_WALKS, max_len, torch.Generator(device=device).manual_seed(seed),
@@ -245,22 +282,20 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
     if constraint:
         return _constrained(model, vocab, n, draw, constraint, exclude, max_draws, batch_size, walks, prefix)
     if exclude is None:
-        indices, log_probs = draw(n)
-        return [Sample(vocab.decode(ix), lp) for ix, lp in zip(indices, log_probs)]
-    return _novel(vocab, n, draw, set(exclude), max_batches)
+        return list(map(Sample._make, zip(*draw(n))))
+    return _novel(n, draw, set(exclude), max_batches)
 
 
-def _novel(vocab: Vocab, n: int, draw, taken: set[str], max_batches: int) -> list[Sample]:
+def _novel(n: int, draw, taken: set[str], max_batches: int) -> list[Sample]:
     """Draw batches until n items outside `taken` (and new to each other) are found."""
     found: list[Sample] = []
     drawn = 0
     for _ in range(max_batches):
         need = n - len(found)
         m = min(max(2 * need, 64), MAX_SAMPLES)  # a margin for repeats, without drawing far more than needed
-        indices, log_probs = draw(m)
+        items, log_probs = draw(m)
         drawn += m
-        for ix, lp in zip(indices, log_probs):
-            item = vocab.decode(ix)
+        for item, lp in zip(items, log_probs):
             if item not in taken:
                 taken.add(item)
                 found.append(Sample(item, lp))
@@ -277,8 +312,7 @@ def _constrained(model, vocab: Vocab, n: int, draw, constraint: Constraint, excl
     """n items satisfying the constraint (and new, with `exclude`), by rejection; an error past the budget."""
     taken = None if exclude is None else set(exclude)
 
-    def accept(ix: list[int]) -> bool:
-        item = vocab.decode(ix)
+    def accept(item: str) -> bool:
         if not constraint.holds(item) or (taken is not None and item in taken):
             return False
         if taken is not None:
@@ -291,7 +325,7 @@ def _constrained(model, vocab: Vocab, n: int, draw, constraint: Constraint, excl
     drawn = draw_satisfying(draw, n, accept, max_draws, batch_size, estimate)
     if len(drawn.found) < n:
         raise too_unlikely(constraint, n, drawn, max_draws, estimate, novel=taken is not None)
-    return [Sample(vocab.decode(ix), lp) for ix, lp in drawn.found]
+    return list(map(Sample._make, drawn.found))
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,51 @@ def test_calibration_sets_exact_training_statistics(small_file):
     model.train()  # batch statistics of all of X are exactly the calibrated ones (up to n/(n-1))
     with torch.no_grad():
         assert abs(calibrated_nll - model(X, Y)[1].item()) < 1e-3
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_keeps_each_element_with_probability_1_minus_p(p):
+    """layers.Dropout's CPU draw (15 random bits per element): the kept share within 4 standard errors of
+    1 - p over 400,000 elements, the mean output the input's (kept elements scaled by 1 / P(keep)), the
+    gradient the same mask and scale; eval mode and p = 0 leave the input as it is; the same seed, the same mask."""
+    from makemore.models.layers import Dropout
+
+    drop = Dropout(p).train()
+    x = torch.ones(400_000, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    share = kept.double().mean().item()
+    assert abs(share - (1 - p)) <= 4 * math.sqrt(p * (1 - p) / x.numel())
+    assert torch.allclose(y[kept], y[kept][0].expand(int(kept.sum())))  # one scale for every kept element
+    assert abs(y[kept][0].item() * (1 - p) - 1) < 1e-4  # 1 / P(keep), P(keep) = 1 - p to 1/32,768
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * m)/dx = m: the same mask and scale
+    torch.manual_seed(0)
+    assert torch.equal(drop(x.detach()), y.detach())
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x
+    lanes = torch.stack([torch.manual_seed(s) and drop.train()(torch.ones(4)) != 0 for s in range(4000)]).double()
+    assert (lanes.mean(0) - (1 - p)).abs().max() <= 4 * math.sqrt(p * (1 - p) / 4000)  # each of a word's 4 lanes
+
+
+def test_written_out_attention_is_sdpa_in_float64():
+    """transformer.causal_attention (the CPU training path) against F.scaled_dot_product_attention(is_causal=True),
+    without dropout, in float64 at 1e-12; with dropout, the transformer's training-mode forward draws from it."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from makemore.models.transformer import causal_attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 9, 8, dtype=torch.float64, generator=g) for _ in range(3))
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert torch.allclose(causal_attention(q, k, v, nn.Identity()), expected, rtol=0, atol=1e-12)
+    model = build_model("transformer", vocab_size=7, block_size=9, n_embd=16, n_head=2, n_layer=1, dropout=0.2)
+    idx = torch.randint(0, 7, (4, 9), generator=g)
+    model.train()
+    torch.manual_seed(1)
+    a, _ = model(idx)
+    torch.manual_seed(2)
+    b, _ = model(idx)
+    assert not torch.allclose(a, b)  # dropout drew other masks
+    model.eval()
+    assert torch.equal(model(idx)[0], model(idx)[0])

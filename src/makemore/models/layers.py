@@ -35,6 +35,39 @@ def settle_vector_math() -> None:
 settle_vector_math()  # every model imports this module: it runs before any model exists in the process
 
 
+LANE_BITS = 15  # the random bits behind one element's keep-or-drop draw (`Dropout`)
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout, with a cheaper draw on the CPU: each element kept with probability 1 - p, times 1/(1 - p).
+
+    On the CPU, nn.Dropout draws one float per element (bernoulli_), and the Mersenne Twister behind it runs
+    on one thread: in a 3-layer transformer's training step the draws were 30% of the time. Here one 64-bit
+    draw (63 random bits) gives four elements 15 bits each, and an element is dropped when its 15 bits, read
+    as a number, fall below round(p * 2^15): a draw about 4x cheaper. p is so read to 1/32,768 (0.1 as
+    0.100006); the kept elements are scaled by the inverse of the exact keep probability, so the expected
+    output is still the input. Same generator (the default one: seeds and a resume's saved RNG states hold),
+    and elsewhere (CUDA, MPS), in eval mode or at p = 0, nn.Dropout itself.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu" or self.inplace:
+            return super().forward(x)
+        dropped = round(self.p * 2 ** LANE_BITS)  # lanes below this are dropped
+        if dropped >= 2 ** LANE_BITS:
+            return x * 0.0
+        scale = keep_mask(x.shape, dropped).to(x.dtype).mul_(2 ** LANE_BITS / (2 ** LANE_BITS - dropped))
+        return x * scale  # 0 where dropped, 1 / P(keep) where kept
+
+
+def keep_mask(shape: torch.Size, dropped: int) -> torch.Tensor:
+    """A boolean tensor of `shape` (CPU), each element True with probability 1 - dropped / 2^15, independently."""
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()  # [0, 2^63): 63 uniform random bits each
+    lanes = words.view(torch.int16)[:n].view(shape) & (2 ** LANE_BITS - 1)  # 4 lanes of 16 bits, 15 kept: uniform
+    return lanes >= dropped
+
+
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log likelihood of the targets under softmax(logits), logits (B, V) or (B, L, V).
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import LabelEmbedding, cross_entropy, split_labels
+from .layers import Dropout, LabelEmbedding, cross_entropy, split_labels
 from .registry import register
 
 
@@ -48,7 +48,7 @@ class Recurrent(nn.Module):
         V, E, H = config.vocab_size, config.n_embd, config.n_hidden
         self.wte = nn.Embedding(V, E)  # character embedding table
         self.label_emb = LabelEmbedding(config.n_labels, E)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.rnn = self.cell(E, H, num_layers=config.n_layer, batch_first=True,
                              dropout=config.dropout if config.n_layer > 1 else 0.0)
         self.lm_head = nn.Linear(H, V)

@@ -15,6 +15,7 @@ import pytest
 
 from makemore import bounds
 from makemore.backprop import compare_hand_and_autograd, gradient_check
+from makemore.reproduce import train_entries
 from makemore.cli import build_parser
 from makemore.cli.common import cli_message, flag
 from makemore.data import TextOptions, Vocab
@@ -55,6 +56,7 @@ LIBRARY = {
     "patience": (lambda v: Recipe(patience=v).check(), INTS),
     "length_groups": (lambda v: Recipe(length_groups=v).check(), INTS),
     "min_weight": (lambda v: fit_members([_tiny_member()], _tiny_val(), min_weight=v), FLOATS),
+    "jobs": (lambda v: train_entries([], {}, "unused", [], jobs=v), INTS),  # no entries: only the bound is at work
     "seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), seed=v), SEEDS),
     "split_seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), split_seed=v), SEEDS),
     "block_size": (lambda v: build_model("mlp", block_size=v), SMALL_INTS + ["1024", "1025"]),

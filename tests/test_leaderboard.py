@@ -6,6 +6,8 @@ from makemore.cli import main
 from makemore.leaderboard import NOT_CONTENDERS, Entry, default_entries, describe_recipe
 from makemore.models import trainable_models
 
+from .conftest import call
+
 
 def test_every_registered_model_has_an_entry_with_a_recipe():
     entries = default_entries()
@@ -65,3 +67,40 @@ def test_full_adds_other_draws_of_known_recipes_under_their_own_names():
     extra = full[len(plain):]
     assert {e.seed_offset for e in extra if e.model != "ngram"} >= {1, 2}
     assert all(e.seed_offset > 0 or e.config for e in extra)  # never the same run twice
+
+
+def test_jobs_train_in_other_processes_with_the_same_bits(capsys, tmp_path, small_file):
+    """--jobs 2 --threads 1 (two spawned workers, longest entry first) writes the runs that one process at one thread
+    writes: the same weights, byte for byte, and the same NLLs; each entry's end is logged as it comes."""
+    only = ["--only", "bigram-nn,mlp,ngram", "--threads", "1", "--no-plot", "--no-ensemble"]
+    assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "one"), *only]) == 0
+    alone = capsys.readouterr().out
+    assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "two"), "--jobs", "2", *only]) == 0
+    together, err = capsys.readouterr()
+    def nlls(board):
+        rows = json.loads((tmp_path / board / "leaderboard.json").read_text())["models"]
+        return [(r["entry"], r["train_nll"], r["val_nll"], r["test_nll"]) for r in rows]
+
+    assert nlls("two") == nlls("one") and len(together.splitlines()) == len(alone.splitlines())
+    assert "3 entries" in err and "2 at a time" in err and "mlp: val " in err
+    for label in ("bigram-nn", "mlp"):
+        assert (tmp_path / "two" / label / "model.safetensors").read_bytes() == \
+               (tmp_path / "one" / label / "model.safetensors").read_bytes()
+
+
+def test_jobs_bound_is_one_line(tmp_path):
+    code, _, err = call("leaderboard", "-o", str(tmp_path / "b"), "--jobs", "0")
+    assert code == 2 and "--jobs" in err and "between 1 and" in err and len(err.strip().splitlines()) == 1
+
+
+def test_errors_come_back_whole_from_a_worker_process():
+    """What a run in a worker raises is pickled back to the leaderboard's process: each keeps its fields and words."""
+    import pickle
+
+    from makemore.errors import ParameterError
+    from makemore.train import TrainingDiverged, TrainingInterrupted
+
+    for error in (ParameterError("top_p", "must be in (0, 1], got 2.0", ("top_k",)), TrainingInterrupted(7),
+                  TrainingDiverged(12, float("nan"), 2.5)):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and vars(back).keys() == vars(error).keys()

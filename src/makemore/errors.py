@@ -23,3 +23,6 @@ class ParameterError(MakemoreError):
         self.problem = problem  # e.g. "must be in (0, 1], got 2.0"
         self.related = related  # other parameters named in `problem` (e.g. "max_len" in "... greater than max_len")
         super().__init__(f"{parameter} {problem}")
+
+    def __reduce__(self):  # pickled whole (a run in a worker process, makemore.jobs, raises it back here)
+        return (type(self), (self.parameter, self.problem, self.related))

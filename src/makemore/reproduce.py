@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
+from . import bounds
+from .data import Vocab
 from .errors import MakemoreError
+from .jobs import Entry, entry_spec, train_in_processes
 from .models import get_spec
-from .recipes import get_recipe
-from .runs import RunSpec, default_block_size, run, splits_for
+from .runs import default_block_size, run, splits_for
 
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One model to train: a registered model, a recipe preset and config overrides."""
-
-    label: str  # the row's name and its run directory
-    model: str  # registry name
-    recipe: str = "fast"  # recipe preset in recipes.py
-    config: dict[str, Any] = field(default_factory=dict)  # model config overrides
-    seed_offset: int = 0  # trained with the run's seed + this (another draw of the same recipe), 0: the seed
 
 
 def train_entries(
@@ -38,9 +30,25 @@ def train_entries(
     extra_meta: dict[str, Any] | None = None,
     on_start: Callable[[str], None] | None = None,
     on_progress: Callable[[str], Callable] | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> list[tuple[Entry, dict[str, Any]]]:
-    """Train each entry into out_dir/<label>, in order; each entry with the run metadata it ended with."""
+    """Train each entry into out_dir/<label>, in order; each entry with the run metadata it ended with.
+
+    jobs > 1: `jobs` entries at a time, each in its own process with `threads` PyTorch threads (default:
+    this process's threads divided among the jobs), longest first (`makemore.jobs`); on_start and on_progress
+    are then not called (the work is elsewhere), on_done(label, metadata) as each entry ends.
+    """
     out_dir = Path(out_dir)
+    extra = {"dataset": dataset, **(extra_meta or {})}
+    bounds.check("jobs", jobs)
+    if jobs > 1 and len(entries) > 1:
+        threads = threads if threads is not None else max(1, torch.get_num_threads() // jobs)
+        metas = train_in_processes(items, out_dir, entries, jobs=jobs, threads=threads, seed=seed,
+                                   split_seed=split_seed, device=device, extra_meta=extra,
+                                   vocab_size=Vocab.from_items(items).size, on_done=on_done)
+        return [(entry, metas[entry.label]) for entry in entries]
     done = []
     splits_cache: dict[tuple[str, int | None], Any] = {}
     for entry in entries:
@@ -51,11 +59,11 @@ def train_entries(
         key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
         if key not in splits_cache:  # each window size (and the whole items) built once, shared
             splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)
-        spec = RunSpec(model=entry.model, recipe=get_recipe(entry.model, entry.recipe), recipe_name=entry.recipe,
-                       seed=seed + entry.seed_offset, split_seed=split_seed, config=dict(entry.config))
-        meta = run(items, spec, out_dir / entry.label, device=device, splits=splits_cache[key],
-                   extra_meta={"dataset": dataset, **(extra_meta or {})},
+        meta = run(items, entry_spec(entry, seed, split_seed), out_dir / entry.label, device=device,
+                   splits=splits_cache[key], extra_meta=extra,
                    on_progress=on_progress(entry.label) if on_progress else None)
+        if on_done:
+            on_done(entry.label, meta)
         done.append((entry, meta))
     return done
 

@@ -131,6 +131,9 @@ class TrainingInterrupted(Exception):
         super().__init__(f"interrupted at step {step}")
         self.step = step
 
+    def __reduce__(self):  # whole through pickle: a run in a worker process (makemore.jobs) raises it back
+        return (type(self), (self.step,))
+
 
 EXPLODED = 10.0  # a mean training loss this many times the first step's counts as diverged
 
@@ -139,10 +142,13 @@ class TrainingDiverged(Exception):
     """The loss became NaN, infinite, or exploded; nothing was saved after the last good checkpoint."""
 
     def __init__(self, step: int, loss: float, last_good_loss: float | None):
-        self.step, self.last_good_loss = step, last_good_loss
+        self.step, self.loss, self.last_good_loss = step, loss, last_good_loss
         last = f"{last_good_loss:.4f}" if last_good_loss is not None else "none yet"
         super().__init__(f"training diverged: the loss became {loss:.4g} by step {step} (NaN, infinite, or more than "
                          f"{EXPLODED:g}× the first step's; last good training loss {last})")
+
+    def __reduce__(self):  # whole through pickle, as TrainingInterrupted
+        return (type(self), (self.step, self.loss, self.last_good_loss))
 
 
 @dataclass

@@ -8,6 +8,7 @@ that owns files and streams.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..atomic import atomic_write_text, json_text
@@ -41,7 +42,7 @@ def cmd_reproduce(args) -> None:
     log(f"reproducing the essay's table on {dataset['name']} ({dataset['items']:,} items) on {device}")
     results = reproduce(items, dataset, out_dir, models=models, seed=args.seed, device=device,
                         extra_meta=provenance(args.argv), on_start=lambda name: log(f"training {name}..."),
-                        on_progress=progress_callback)
+                        on_progress=progress_callback, **jobs_options(args))
     results.update(provenance(args.argv))
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
     print(format_table(results))
@@ -68,9 +69,11 @@ def cmd_leaderboard(args) -> None:
     device = pick_device(args.device)
     items, dataset = load_dataset(args.input, text_options(args), dedupe=args.dedupe)
     set_threads(args.threads)
-    log(f"leaderboard of {len(entries)} entries on {dataset['name']} ({dataset['items']:,} items) on {device}")
+    log(f"leaderboard of {len(entries)} entries on {dataset['name']} ({dataset['items']:,} items) on {device}"
+        + (f", {args.jobs} at a time" if args.jobs > 1 else ""))
     board = leaderboard(items, dataset, out_dir, entries, seed=args.seed, device=device, ensemble=with_ensemble,
-                        extra_meta=provenance(args.argv), on_start=starting, on_progress=progress_callback)
+                        extra_meta=provenance(args.argv), on_start=starting, on_progress=progress_callback,
+                        **jobs_options(args))
     board.update(provenance(args.argv))
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(board, indent=2) + "\n")
     print(format_leaderboard(board))
@@ -82,6 +85,19 @@ def cmd_leaderboard(args) -> None:
         log(f"wrote {out_dir / 'leaderboard.json'} and {out_dir / 'leaderboard.png'}")
     except MakemoreError as e:
         log(f"wrote {out_dir / 'leaderboard.json'}; leaderboard.png skipped ({e})")
+
+
+def jobs_options(args) -> dict:
+    """--jobs and --threads as train_entries takes them: with several jobs, each process gets --threads threads,
+    by default this machine's cores divided among the jobs (this process's own are set already)."""
+    if args.jobs == 1:
+        return {}
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    return {"jobs": args.jobs, "threads": threads, "on_done": finished}
+
+
+def finished(label: str, meta: dict) -> None:
+    log(f"{label}: val {meta['metrics']['val_nll']:.4f}, {meta['train_seconds']:.0f} s")
 
 
 def starting(label: str) -> None:
@@ -181,6 +197,11 @@ def add_reproduce(sub) -> None:
     p.add_argument("--seed", type=checked("seed"), default=42, help="seed for every model's weights and batches (default: 42)")
     p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
+    p.add_argument("--jobs", type=checked("jobs"), default=1,
+                   help="train this many runs at once, each in its own process with --threads threads (default: 1; "
+                        "threads then default to this machine's cores divided among the jobs). Small models use a "
+                        "second core better as a second run than as a second thread; a run's numbers depend on its "
+                        "threads, not on the jobs beside it")
     add_text_options(p)
     add_dedupe_option(p)
     add_common(p)
@@ -197,6 +218,7 @@ def add_leaderboard(sub) -> None:
                                    "Then every entry is mixed into DIR/ensemble (makemore ensemble: weights fitted on "
                                    "val), which gets its own row. Tens of minutes on 2 CPU cores.",
                        epilog="examples:\n  makemore leaderboard -o runs/board\n"
+                              "  makemore leaderboard -o runs/board --jobs 2 --threads 1   # two runs at once on 2 cores\n"
                               "  makemore leaderboard -o runs/board-full --full\n"
                               "  makemore leaderboard -o runs/board --only ngram,gru,transformer")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")
@@ -211,6 +233,11 @@ def add_leaderboard(sub) -> None:
                         "twice as long")
     p.add_argument("--no-ensemble", action="store_true",
                    help="leave out the ensemble row (default: mix the trained entries into DIR/ensemble)")
+    p.add_argument("--jobs", type=checked("jobs"), default=1,
+                   help="train this many runs at once, each in its own process with --threads threads (default: 1; "
+                        "threads then default to this machine's cores divided among the jobs). Small models use a "
+                        "second core better as a second run than as a second thread; a run's numbers depend on its "
+                        "threads, not on the jobs beside it")
     add_text_options(p)
     add_dedupe_option(p)
     add_common(p)

@@ -73,16 +73,18 @@ def test_jobs_train_in_other_processes_with_the_same_bits(capsys, tmp_path, smal
     """--jobs 2 --threads 1 (two spawned workers, longest entry first) writes the runs that one process at one thread
     writes: the same weights, byte for byte, and the same NLLs; each entry's end is logged as it comes."""
     only = ["--only", "bigram-nn,mlp,ngram", "--threads", "1", "--no-plot", "--no-ensemble"]
-    assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "one"), *only]) == 0
-    alone = capsys.readouterr().out
+    assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "one"), "--jobs", "1", *only]) == 0
+    alone, alone_err = capsys.readouterr()
+    assert "training mlp..." in alone_err and "at a time" not in alone_err  # one process: each start logged
     assert main(["leaderboard", "-i", str(small_file), "-o", str(tmp_path / "two"), "--jobs", "2", *only]) == 0
     together, err = capsys.readouterr()
+
     def nlls(board):
         rows = json.loads((tmp_path / board / "leaderboard.json").read_text())["models"]
         return [(r["entry"], r["train_nll"], r["val_nll"], r["test_nll"]) for r in rows]
 
     assert nlls("two") == nlls("one") and len(together.splitlines()) == len(alone.splitlines())
-    assert "3 entries" in err and "2 at a time" in err and "mlp: val " in err
+    assert "3 entries" in err and "2 runs at a time, 1 thread each" in err and "mlp: val " in err
     for label in ("bigram-nn", "mlp"):
         assert (tmp_path / "two" / label / "model.safetensors").read_bytes() == \
                (tmp_path / "one" / label / "model.safetensors").read_bytes()

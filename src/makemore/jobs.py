@@ -15,7 +15,7 @@ run directories themselves; this process only collects what `runs.run` returned.
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -85,7 +85,7 @@ def train_in_processes(items: list[str], out_dir: Path, entries: list[Entry], *,
     try:
         pending = {pool.submit(_train, items, out_dir, e, seed, split_seed, str(device), extra_meta): e for e in order}
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 entry = pending.pop(future)
                 done[entry.label] = future.result()  # a worker's error is raised here

@@ -58,15 +58,18 @@ def cli_message(error: MakemoreError) -> str:
     return f"{flag(error.parameter)} {problem}"
 
 
-def checked(name: str, key: str | None = None) -> Callable[[str], Any]:
+def checked(name: str, key: str | None = None, *, words: tuple[str, ...] = ()) -> Callable[[str], Any]:
     """An argparse type for a library parameter: converted and checked by its bound in `bounds.BOUNDS`.
 
     The same check the library runs on the value, so the CLI refuses exactly what the library refuses.
-    `key` picks another bound than the parameter's own name ("diagnose.batch_size").
+    `key` picks another bound than the parameter's own name ("diagnose.batch_size"); `words` are taken
+    as they are, for the command line to resolve ("auto").
     """
     rule = bound(key or name)
 
     def parse(text: str):
+        if text in words:
+            return text
         try:
             return rule.parse(name, text)
         except ParameterError as e:

@@ -227,9 +227,9 @@ def add_leaderboard(sub) -> None:
                                    "NLL (the essay's five marked *), and write DIR/leaderboard.json (results.json's shape, one "
                                    "entry per model and recipe), DIR/leaderboard.png and one run directory per entry. "
                                    "Then every entry is mixed into DIR/ensemble (makemore ensemble: weights fitted on "
-                                   "val), which gets its own row. Tens of minutes on 2 CPU cores.",
+                                   "val), which gets its own row. About 10 minutes on 2 CPU cores (two runs at a time: --jobs).",
                        epilog="examples:\n  makemore leaderboard -o runs/board\n"
-                              "  makemore leaderboard -o runs/board --jobs 2 --threads 1   # two runs at once on 2 cores\n"
+                              "  makemore leaderboard -o runs/board --jobs 1   # one run at a time, on every core\n"
                               "  makemore leaderboard -o runs/board-full --full\n"
                               "  makemore leaderboard -o runs/board --only ngram,gru,transformer")
     p.add_argument("-i", "--input", default="names", help="dataset file or 'names' (default: names)")

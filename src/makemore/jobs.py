@@ -1,8 +1,8 @@
 """Several runs trained at once, each in its own process: `reproduce.train_entries(..., jobs=N)`.
 
 On the CPU a small model's training step is a string of small operations, and a second thread
-speeds it up far less than twice (names' two transformers: 1.52x and 1.68x from one thread to
-two, benchmarks in the README). N processes of one thread each keep N cores busy with whole runs
+speeds it up far less than twice (names' two transformers: 1.48x and 1.70x from one thread to
+two, `benchmarks/train_step.py`). N processes of one thread each keep N cores busy with whole runs
 instead. Each process trains its runs start to end with the same code as one process alone, so a
 run's numbers depend on its own threads, never on its neighbours: `jobs=2, threads=1` gives the
 bits of `jobs=1` at one thread. Runs are started longest first (steps x batch x parameters), so
@@ -45,13 +45,18 @@ def entry_spec(entry: Entry, seed: int, split_seed: int) -> RunSpec:
                    seed=seed + entry.seed_offset, split_seed=split_seed, config=dict(entry.config))
 
 
+def entry_block_size(entry: Entry) -> int | None:
+    """The context an entry's model reads: its config's block_size, else its model's default (None: whole items)."""
+    return entry.config.get("block_size", default_block_size(entry.model))
+
+
 def expected_cost(entry: Entry, vocab_size: int) -> float:
     """A rough measure of an entry's training time: steps x items per step x parameters (0 for counting)."""
     spec = get_spec(entry.model)
     if not getattr(spec.model_cls, "trainable", True):
         return 0.0
     recipe = get_recipe(entry.model, entry.recipe)
-    block_size = entry.config.get("block_size", default_block_size(entry.model))
+    block_size = entry_block_size(entry)
     sizes = {"vocab_size": vocab_size} | ({} if block_size is None else {"block_size": block_size})
     params = sum(p.numel() for p in build_model(entry.model, **{**entry.config, **sizes}).parameters())
     return float(recipe.steps * max(recipe.batch_size, 1) * params)
@@ -64,8 +69,7 @@ def _start_worker(threads: int) -> None:
 def _train(items: list[str], out_dir: Path, entry: Entry, seed: int, split_seed: int, device: str,
            extra_meta: dict[str, Any]) -> dict[str, Any]:
     """One entry, in a worker: its splits, its run; the metadata it ended with."""
-    block_size = entry.config.get("block_size", default_block_size(entry.model))
-    splits = splits_for(items, entry.model, block_size, seed=split_seed)
+    splits = splits_for(items, entry.model, entry_block_size(entry), seed=split_seed)
     return run(items, entry_spec(entry, seed, split_seed), out_dir / entry.label, device=device, splits=splits,
                extra_meta=extra_meta)
 

@@ -11,9 +11,9 @@ import torch
 from . import bounds
 from .data import Vocab
 from .errors import MakemoreError
-from .jobs import Entry, entry_spec, train_in_processes
+from .jobs import Entry, entry_block_size, entry_spec, train_in_processes
 from .models import get_spec
-from .runs import default_block_size, run, splits_for
+from .runs import run, splits_for
 
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
 
@@ -55,7 +55,7 @@ def train_entries(
         if on_start:
             on_start(entry.label)
         layout = get_spec(entry.model).layout
-        block_size = entry.config.get("block_size", default_block_size(entry.model))
+        block_size = entry_block_size(entry)
         key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
         if key not in splits_cache:  # each window size (and the whole items) built once, shared
             splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)

@@ -212,22 +212,24 @@ def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: tor
     sampling (BatchNorm uses its running statistics), then restored. Keyword controls: temperature, top_k,
     top_p, min_len, batch_size (memory: it does not change the items) and cache.
     """
-    indices: list[list[int]] = []
-    log_probs: list[float] = []
-    for out, lp in draw_batches(model, n, max_len, generator, prefix=prefix, **controls):
-        indices += index_lists(out, prefix)
-        log_probs += lp.tolist()
-    return indices, log_probs
+    return _collected(draw_batches(model, n, max_len, generator, prefix=prefix, **controls),
+                      lambda out: index_lists(out, prefix))
 
 
 def sample_texts(model: nn.Module, vocab: Vocab, n: int, max_len: int, generator: torch.Generator, *,
                  prefix: Sequence[int] = (), **controls) -> tuple[list[str], list[float]]:
     """`sample_with_log_probs` with the items as text (`texts`: decoded a batch at a time)."""
-    items: list[str] = []
-    log_probs: list[float] = []
     start = vocab.decode(prefix)
-    for out, lp in draw_batches(model, n, max_len, generator, prefix=prefix, **controls):
-        items += texts(vocab, out, start)
+    return _collected(draw_batches(model, n, max_len, generator, prefix=prefix, **controls),
+                      lambda out: texts(vocab, out, start))
+
+
+def _collected(batches, items_of) -> tuple[list, list[float]]:
+    """The batches' items (`items_of` each drawn table) and log-probabilities, in order, as two lists."""
+    items: list = []
+    log_probs: list[float] = []
+    for out, lp in batches:
+        items += items_of(out)
         log_probs += lp.tolist()
     return items, log_probs
 

@@ -88,7 +88,17 @@ def cmd_leaderboard(args) -> None:
         log(f"wrote {out_dir / 'leaderboard.json'}; leaderboard.png skipped ({e})")
 
 
-AUTO_JOBS = 2  # --jobs auto on a CPU: two runs at once (names' leaderboard: 538 s against 768 s for one at a time)
+AUTO_JOBS = 2  # --jobs auto on a CPU: two runs at once (names' leaderboard, equal recipes: 516.7 s against 768 s)
+
+
+def add_jobs_option(p) -> None:
+    """--jobs, for the commands that train several runs (reproduce, leaderboard); read by jobs_options."""
+    p.add_argument("--jobs", type=checked("jobs", words=("auto",)), default="auto",
+                   help="train this many runs at once, each in its own process with --threads threads (default: auto, "
+                        "2 on a CPU with 2 cores or more (fewer when --threads leaves no room), else 1; threads then "
+                        "default to the cores divided among the jobs). Small models use a second core better as a "
+                        "second run than as a second thread; a run's numbers depend on its threads, not on the jobs "
+                        "beside it")
 
 
 def jobs_options(args, device) -> dict:
@@ -207,12 +217,7 @@ def add_reproduce(sub) -> None:
     p.add_argument("--seed", type=checked("seed"), default=42, help="seed for every model's weights and batches (default: 42)")
     p.add_argument("--models", help="comma-separated subset of models (default: the essay's five)")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
-    p.add_argument("--jobs", type=checked("jobs", words=("auto",)), default="auto",
-                   help="train this many runs at once, each in its own process with --threads threads (default: auto, "
-                        "2 on a CPU with 2 cores or more (fewer when --threads leaves no room), else 1; threads then "
-                        "default to the cores divided among the jobs). Small models use a second core better as a "
-                        "second run than as a second thread; a run's numbers depend on its threads, not on the jobs "
-                        "beside it")
+    add_jobs_option(p)
     add_text_options(p)
     add_dedupe_option(p)
     add_common(p)
@@ -244,12 +249,7 @@ def add_leaderboard(sub) -> None:
                         "twice as long")
     p.add_argument("--no-ensemble", action="store_true",
                    help="leave out the ensemble row (default: mix the trained entries into DIR/ensemble)")
-    p.add_argument("--jobs", type=checked("jobs", words=("auto",)), default="auto",
-                   help="train this many runs at once, each in its own process with --threads threads (default: auto, "
-                        "2 on a CPU with 2 cores or more (fewer when --threads leaves no room), else 1; threads then "
-                        "default to the cores divided among the jobs). Small models use a second core better as a "
-                        "second run than as a second thread; a run's numbers depend on its threads, not on the jobs "
-                        "beside it")
+    add_jobs_option(p)
     add_text_options(p)
     add_dedupe_option(p)
     add_common(p)

@@ -44,7 +44,7 @@ class Dropout(nn.Dropout):
     On the CPU, nn.Dropout draws one float per element (bernoulli_), and the Mersenne Twister behind it runs
     on one thread: in a 3-layer transformer's training step the draws were 30% of the time. Here one 64-bit
     draw (63 random bits) gives four elements 15 bits each, and an element is dropped when its 15 bits, read
-    as a number, fall below round(p * 2^15): a draw about 4x cheaper. p is so read to 1/32,768 (0.1 as
+    as a number, fall below round(p * 2^15): a quarter of the random numbers. p is so read to 1/32,768 (0.1 as
     0.100006); the kept elements are scaled by the inverse of the exact keep probability, so the expected
     output is still the input. Same generator (the default one: seeds and a resume's saved RNG states hold),
     and elsewhere (CUDA, MPS), in eval mode or at p = 0, nn.Dropout itself.

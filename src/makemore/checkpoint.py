@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 
 from .atomic import atomic_write, atomic_write_text, disk_hint, json_text
 from .data import Vocab
+from .device import full_float32
 from .errors import MakemoreError
 from .labels import LabelSet
 from .models import build_model, get_spec
@@ -151,6 +152,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
         detail = first[1].strip() if len(first) > 1 else first[0]
         raise MakemoreError(f"{weights} does not fit the model described in {META}: {detail}") from None
     model.to(device)
+    full_float32(device)  # a cached step and the whole item read again give the same draws on a GPU too
     model.eval()
     model.label_set = LabelSet.from_meta(meta.get("labels"))  # a labelled run's labels (None: unlabelled), for the API
     return model, vocab, meta

@@ -342,7 +342,7 @@ def row_keys(X: torch.Tensor, base: int, last: torch.Tensor | None = None) -> to
     """Each row of index rows X (N, T) as one int64, its indices as base-`base` digits, the first column the
     most significant (so the keys sort as the rows do); `last` (N,) appends one more digit. Built column
     by column: one int64 per row, never (N, T) of them. The caller checks that base^digits fits."""
-    keys = torch.zeros(X.shape[0], dtype=torch.int64)
+    keys = torch.zeros(X.shape[0], dtype=torch.int64, device=X.device)
     for col in range(X.shape[1]):
         keys.mul_(base).add_(X[:, col])
     return keys if last is None else keys.mul_(base).add_(last)
@@ -356,7 +356,7 @@ def unique_rows(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.unique(X, dim=0, return_inverse=True)
     keys = row_keys(X, base)
     keys, inverse = torch.unique(keys, return_inverse=True)
-    rows = torch.empty((keys.shape[0], X.shape[1]), dtype=X.dtype)
+    rows = torch.empty((keys.shape[0], X.shape[1]), dtype=X.dtype, device=X.device)
     for col in range(X.shape[1] - 1, -1, -1):
         rows[:, col] = (keys % base).to(X.dtype)
         keys = keys // base
@@ -378,8 +378,8 @@ def next_char_distributions(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Ten
     n_classes = int(Y.max()) + 1
     if contexts.shape[0] * n_classes > SOFT_TARGET_LIMIT:
         return None
-    counts = torch.zeros(contexts.shape[0], n_classes)
-    counts.index_put_((context_of, Y.long()), torch.ones(Y.shape[0]), accumulate=True)
+    counts = torch.zeros(contexts.shape[0], n_classes, device=X.device)
+    counts.index_put_((context_of, Y.long()), torch.ones(Y.shape[0], device=X.device), accumulate=True)
     return context_of, counts / counts.sum(dim=1, keepdim=True)
 
 

@@ -33,6 +33,23 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def full_float32(device: torch.device) -> None:
+    """On CUDA, cuDNN's RNNs and convolutions in full float32, not TensorFloat-32 (PyTorch's default for them).
+
+    TF32 rounds their products to 10 bits of mantissa: about 1e-3 in an item's log-probability, enough for a
+    cached step (one position, other kernels) and the whole item read again to draw different items from the
+    same seed, and for a run to score differently on a GPU than on the CPU. makemore's models are small
+    enough that the tensor cores' speed does not matter to them. Process-wide, as PyTorch's flags are."""
+    if torch.device(device).type != "cuda":
+        return
+    cudnn = torch.backends.cudnn
+    if hasattr(cudnn, "rnn") and hasattr(cudnn.rnn, "fp32_precision"):  # PyTorch 2.9+: one flag per operator
+        cudnn.rnn.fp32_precision = "ieee"
+        cudnn.conv.fp32_precision = "ieee"
+    else:
+        cudnn.allow_tf32 = False
+
+
 def make_reproducible(device: torch.device) -> None:
     """What PyTorch's reproducibility notes ask for where training runs on CUDA; nothing on the CPU.
 
@@ -41,6 +58,7 @@ def make_reproducible(device: torch.device) -> None:
     also needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment before CUDA starts: setting the
     environment is the caller's part (the command line does it).
     """
+    full_float32(device)
     if torch.device(device).type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False

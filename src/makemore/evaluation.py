@@ -48,7 +48,7 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
         targets, context_keys = keys % base, keys // base
         context_keys, context_of, per_context = torch.unique_consecutive(context_keys, return_inverse=True,
                                                                          return_counts=True)
-        contexts = torch.empty((context_keys.shape[0], X.shape[1]), dtype=torch.int64)
+        contexts = torch.empty((context_keys.shape[0], X.shape[1]), dtype=torch.int64, device=X.device)
         for col in range(X.shape[1] - 1, -1, -1):  # the digits back, newest first
             contexts[:, col] = context_keys % base
             context_keys = context_keys // base
@@ -57,7 +57,7 @@ def distinct_pairs(X: torch.Tensor, Y: torch.Tensor) -> DistinctPairs:
         targets = pairs[:, -1]
         contexts, context_of, per_context = torch.unique_consecutive(pairs[:, :-1], dim=0, return_inverse=True,
                                                                      return_counts=True)
-    starts = torch.zeros(contexts.shape[0] + 1, dtype=torch.int64)
+    starts = torch.zeros(contexts.shape[0] + 1, dtype=torch.int64, device=contexts.device)
     starts[1:] = torch.cumsum(per_context, 0)
     return DistinctPairs(contexts, context_of, targets, counts, starts)
 

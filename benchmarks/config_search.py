@@ -7,7 +7,7 @@ finished one 9,000-step run between them after 270 s, so on a GPU keep it small)
 the table, printed as each run ends and once more sorted at the end, holds the parameter count, train,
 val and test NLL and the training seconds. Val chooses; test is only reported.
 
-    MAKEMORE_DATA=../shared/data python benchmarks/config_search.py transformer --device cuda --parallel 8 \
+    MAKEMORE_DATA=../shared/data python benchmarks/config_search.py transformer --parallel 2 \
         n_embd=64 n_embd=96,dropout=0.2 n_embd=128,dropout=0.3,lr=0.004
 """
 

@@ -317,6 +317,12 @@ def add_models_parser(sub) -> None:
     p.set_defaults(func=cmd_models)
 
 
+def own_recipes() -> str:
+    """The presets beyond fast and essay, by model: "transformer: random-batches; wavenet: long-context"."""
+    own = {m: [r for r in presets if r not in ("fast", "essay")] for m, presets in PRESETS.items()}
+    return "; ".join(f"{m}: {', '.join(rs)}" for m, rs in own.items() if rs)
+
+
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train one model into a run directory", formatter_class=FMT,
                        description="Train one registered model on a one-item-per-line file and save it to a run directory "
@@ -334,7 +340,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly where it stopped (its own settings)")
     p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "
                                                           "model = \"mlp\", steps = 5000); command-line options override it")
-    p.add_argument("--recipe", default="fast", help="named training recipe: fast (default) or essay (the lecture's batch-32 SGD)")
+    p.add_argument("--recipe", default="fast", help="named training recipe: fast (default), essay (the lecture's batch-32 SGD), or one of "
+                   f"a model's own ({own_recipes()}); recipes.py says what each is")
     p.add_argument("--seed", type=checked("seed"), default=42, help="seed for initial weights and batch order (default: 42)")
     p.add_argument("--split-seed", type=checked("split_seed"), default=42,
                    help="seed of the shuffle before the 80/10/10 split (default: 42)")

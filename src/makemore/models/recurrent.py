@@ -83,23 +83,49 @@ class Recurrent(nn.Module):
         """Read one more position idx (B,): (logits (B, V), the new state)."""
         if self.cell is nn.RNN:
             return self._elman_step(idx, state[0])
+        if self.cell is nn.LSTM:
+            return self._lstm_step(idx, *state)
         x = self.embedding(idx)[:, None]  # (B, 1, E)
         hx = tuple(s.transpose(0, 1).contiguous() for s in state)  # (n_layer, B, H): what nn.GRU/LSTM take
         h, hx = self.rnn(x, hx if self.cell is nn.LSTM else hx[0])  # h (B, 1, H)
         hx = hx if isinstance(hx, tuple) else (hx,)
         return self.lm_head(h[:, 0]), tuple(s.transpose(0, 1) for s in hx)  # (B, V); state (B, n_layer, H)
 
+    def _input_table(self, idx: torch.Tensor) -> torch.Tensor:
+        """The first layer's input term x W_ih^T + b_ih + b_hh for each row, (B, gates * H): a row of a (V, gates * H)
+        table, the embedding table through W_ih (plus the label's vector through W_ih, a row of an (n_labels,
+        gates * H) table). Both biases are folded in: one op less per step than adding b_hh to each row."""
+        rnn = self.rnn
+        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
+        x = F.linear(self.wte.weight, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)[chars]
+        return x if labels is None else x + F.linear(self.label_emb.weight, rnn.weight_ih_l0)[labels]
+
+    def _lstm_step(self, idx: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        """nn.LSTM's formulas written out for one position, per layer: the gates x W_ih^T + b_ih + h W_hh^T + b_hh,
+        in PyTorch's order (i, f, g, o); c' = σ(f) c + σ(i) tanh(g); h' = σ(o) tanh(c'). As for the Elman RNN,
+        nn.LSTM called on one position spends much of its time arranging its input and output."""
+        rnn, H = self.rnn, self.config.n_hidden
+        x, hs, cs = self._input_table(idx), [], []  # x (B, 4H)
+        for layer in range(self.config.n_layer):
+            if layer:
+                bias = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
+                x = torch.addmm(bias, x, getattr(rnn, f"weight_ih_l{layer}").t())
+            gates = torch.addmm(x, h[:, layer], getattr(rnn, f"weight_hh_l{layer}").t())  # (B, 4H)
+            ifo = torch.sigmoid(gates)  # σ of all four (the g column's is unused): one op instead of three
+            cell = ifo[:, H:2 * H] * c[:, layer] + ifo[:, :H] * torch.tanh(gates[:, 2 * H:3 * H])  # (B, H)
+            x = ifo[:, 3 * H:] * torch.tanh(cell)  # (B, H): this layer's new hidden state
+            hs.append(x)
+            cs.append(cell)
+        if len(hs) == 1:  # one layer: views, no copies
+            return self.lm_head(x), (x[:, None], cs[0][:, None])
+        return self.lm_head(x), (torch.stack(hs, dim=1), torch.stack(cs, dim=1))  # (B, V); (B, n_layer, H) each
+
     def _elman_step(self, idx: torch.Tensor, h: torch.Tensor):
         """nn.RNN's formula written out for one position, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) per layer:
         at batch 1,024 nn.RNN spends as long stacking its one-position output as computing it. The first
-        layer's input term is a row of a (V, H) table, the embedding table through W_ih (and the label's
-        vector through W_ih, a row of an (n_labels, H) table)."""
+        layer's input term comes from `_input_table`."""
         rnn, layers = self.rnn, []
-        chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
-        # both biases folded into the table: one op less per step than adding b_hh to each row
-        x = F.linear(self.wte.weight, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)[chars]  # (B, H)
-        if labels is not None:
-            x = x + F.linear(self.label_emb.weight, rnn.weight_ih_l0)[labels]
+        x = self._input_table(idx)  # (B, H)
         for layer in range(self.config.n_layer):
             w_hh = getattr(rnn, f"weight_hh_l{layer}")
             if layer:

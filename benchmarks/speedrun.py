@@ -275,18 +275,18 @@ def main() -> None:
     parser.add_argument("-i", "--input", default="names")
     parser.add_argument("-o", "--out", default="results/speedrun.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    items = read_items(locate_input(args.input, os.environ))
     models = args.models.split(",")
-    prep = data_prep()  # first, while the process's peak memory is still that of the data alone
-    warm_up()
-
     steps = {}
     for spec in args.steps:
         model, _, n = spec.partition("=")
         if model not in models or not n.isdigit() or int(n) < 1:
             parser.error(f"--steps {spec!r}: give MODEL=N, a model of --models and a whole number of steps")
         steps[model] = int(n)
+    torch.set_num_threads(args.threads)
+    items = read_items(locate_input(args.input, os.environ))
+    prep = data_prep()  # first, while the process's peak memory is still that of the data alone
+    warm_up()
+
     rows = []
     for name in models:
         splits = (splits_for(items, name, default_block_size(name, items)) if name in SEQUENCE

@@ -5,7 +5,8 @@ Each setting is a comma-separated list of train options without their dashes, e.
 --parallel at a time (one CPU thread each by default; on one H200, 16 transformer runs at once had not
 finished one 9,000-step run between them after 270 s, so on a GPU keep it small), and
 the table, printed as each run ends and once more sorted at the end, holds the parameter count, train,
-val and test NLL and the training seconds. Val chooses; test is only reported.
+val and test NLL and the training seconds. Val chooses; test is only reported. The run folders are
+removed at the end unless --runs names a folder to keep them in (to mix them with `makemore ensemble`).
 
     MAKEMORE_DATA=../shared/data python benchmarks/config_search.py transformer --parallel 2 \
         n_embd=64 n_embd=96,dropout=0.2 n_embd=128,dropout=0.3,lr=0.004
@@ -64,12 +65,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run (default: 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=None, help="JSON file of the results (default: none)")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="keep the run folders here, run0, run1, ... in the order given (default: a temporary "
+                             "folder, removed at the end); e.g. to mix them with makemore ensemble")
     args = parser.parse_args()
     head = f"{'setting':<58} {'params':>9} {'train':>7} {'val':>7} {'test':>7} {'seconds':>8}"
     print(head, flush=True)
     results = []
+    if args.runs is not None and args.runs.exists() and any(args.runs.iterdir()):
+        parser.error(f"--runs {args.runs} is not empty; name a new folder")
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
-        futures = [pool.submit(run, args, s, Path(tmp) / f"run{k}") for k, s in enumerate(args.settings)]
+        where = args.runs or Path(tmp)
+        futures = [pool.submit(run, args, s, where / f"run{k}") for k, s in enumerate(args.settings)]
         for future in as_completed(futures):
             results.append(future.result())
             print(line(results[-1]), flush=True)

@@ -245,8 +245,9 @@ def add_leaderboard(sub) -> None:
     p.add_argument("--no-plot", action="store_true", help="do not draw leaderboard.png")
     p.add_argument("--full", action="store_true",
                    help="also train the --full entries (leaderboard.FULL_ENTRIES: the best recipes drawn again with "
-                        "other seeds, the n-gram at orders 5 and 7), more members for the ensemble row; about "
-                        "twice as long")
+                        "other seeds, a wider transformer, a two-layer LSTM (lstm-large, the best single model) "
+                        "and the n-gram at orders 5 and 7), more members for the ensemble row; about 45 minutes "
+                        "on 2 CPU cores")
     p.add_argument("--no-ensemble", action="store_true",
                    help="leave out the ensemble row (default: mix the trained entries into DIR/ensemble)")
     add_jobs_option(p)

@@ -69,6 +69,21 @@ def test_full_adds_other_draws_of_known_recipes_under_their_own_names():
     assert all(e.seed_offset > 0 or e.config for e in extra)  # never the same run twice
 
 
+def test_the_large_variants_of_full_are_the_sizes_the_readme_states():
+    """lstm-large is the best single model within 1,000,000 parameters (the leaderboard issue's bound); the wide
+    transformer is 454,272. Sizes at names.txt's 27 symbols and the transformer's 16 positions."""
+    from makemore.models import build_model
+
+    full = {e.label: e for e in default_entries(full=True)}
+    sizes = {"lstm-large": 864_731, "transformer-wide": 454_272}
+    for label, params in sizes.items():
+        entry = full[label]
+        extra = {"block_size": 16} if entry.model == "transformer" else {}
+        model = build_model(entry.model, vocab_size=27, **entry.config, **extra)
+        assert sum(p.numel() for p in model.parameters()) == params <= 1_000_000
+        assert full[f"{label}-seed1"].config == entry.config and full[f"{label}-seed1"].seed_offset == 1
+
+
 def test_jobs_train_in_other_processes_with_the_same_bits(capsys, tmp_path, small_file):
     """--jobs 2 --threads 1 (two spawned workers, longest entry first) writes the runs that one process at one thread
     writes: the same weights, byte for byte, and the same NLLs; each entry's end is logged as it comes."""
@@ -106,3 +121,16 @@ def test_errors_come_back_whole_from_a_worker_process():
                   TrainingDiverged(12, float("nan"), 2.5)):
         back = pickle.loads(pickle.dumps(error))
         assert type(back) is type(error) and str(back) == str(error) and vars(back).keys() == vars(error).keys()
+
+
+def test_only_the_essays_own_rows_are_starred_not_their_other_seeds(tmp_path, small_file):
+    from makemore.cli.common import load_dataset
+    from makemore.leaderboard import format_leaderboard, leaderboard
+
+    items, dataset = load_dataset(str(small_file))
+    entries = [Entry("bigram-nn", "bigram-nn"), Entry("bigram-nn-seed1", "bigram-nn", seed_offset=1)]
+    board = leaderboard(items, dataset, tmp_path / "board", entries, ensemble=False)
+    starred = {r["entry"]: r["essay_model"] for r in board["models"]}
+    assert starred == {"bigram-nn": True, "bigram-nn-seed1": False}
+    lines = format_leaderboard(board).splitlines()
+    assert sum(" bigram-nn *" in line for line in lines) == 1 and any("bigram-nn-seed1 " in line for line in lines)

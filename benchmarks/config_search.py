@@ -69,11 +69,11 @@ def main() -> None:
                         help="keep the run folders here, run0, run1, ... in the order given (default: a temporary "
                              "folder, removed at the end); e.g. to mix them with makemore ensemble")
     args = parser.parse_args()
+    if args.runs is not None and args.runs.exists() and (not args.runs.is_dir() or any(args.runs.iterdir())):
+        parser.error(f"--runs {args.runs} is {'not empty' if args.runs.is_dir() else 'a file'}; name a new folder")
     head = f"{'setting':<58} {'params':>9} {'train':>7} {'val':>7} {'test':>7} {'seconds':>8}"
     print(head, flush=True)
     results = []
-    if args.runs is not None and args.runs.exists() and any(args.runs.iterdir()):
-        parser.error(f"--runs {args.runs} is not empty; name a new folder")
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
         where = args.runs or Path(tmp)
         futures = [pool.submit(run, args, s, where / f"run{k}") for k, s in enumerate(args.settings)]

@@ -47,6 +47,10 @@ def test_unknown_entry_is_refused_in_one_line(capsys, tmp_path):
     assert main(["leaderboard", "-o", str(tmp_path / "b"), "--only", "nope"]) == 1
     err = capsys.readouterr().err
     assert "no leaderboard entry nope" in err and len(err.strip().splitlines()) == 1
+    assert "add --full" not in err
+    assert main(["leaderboard", "-o", str(tmp_path / "b"), "--only", "lstm-large"]) == 1  # a --full entry
+    err = capsys.readouterr().err
+    assert "lstm-large (lstm-large: add --full)" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("recipe,config,trainable,expected", [

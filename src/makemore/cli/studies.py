@@ -62,7 +62,10 @@ def cmd_leaderboard(args) -> None:
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - {e.label for e in entries})
         if unknown:
-            raise MakemoreError(f"no leaderboard entry {', '.join(unknown)}; entries: {', '.join(e.label for e in entries)}")
+            full_only = [label for label in unknown if label in {e.label for e in default_entries(full=True)}]
+            hint = f" ({', '.join(full_only)}: add --full)" if full_only and not args.full else ""
+            raise MakemoreError(f"no leaderboard entry {', '.join(unknown)}{hint}; entries: "
+                                f"{', '.join(e.label for e in entries)}")
         entries = [e for e in entries if e.label in wanted]
     out_dir = Path(args.out_dir)
     with_ensemble = not args.no_ensemble and len(entries) >= 2

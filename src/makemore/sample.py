@@ -99,6 +99,7 @@ def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=probs.shape[1] - 1)  # (B,)
 
 
+@torch.no_grad()
 def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Generator, prefix: Sequence[int],
                   temperature: float, top_k: int | None, top_p: float | None,
                   min_len: int, cache: bool = True) -> tuple[list[list[int]], list[float]]:

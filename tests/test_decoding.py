@@ -41,7 +41,7 @@ def test_every_sequence_model_decodes_incrementally_and_no_windowed_one_does():
 
 
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
-@pytest.mark.parametrize("rows", [7, 40])  # the transformer attends one way for a few rows, another for more
+@pytest.mark.parametrize("rows", [7, 80])  # the transformer attends one way for a few rows, another for more (FUSED_ROWS)
 def test_each_step_gives_the_logits_of_forward(name, rows):
     model = tiny(name)
     X = torch.randint(1, VOCAB.size, (rows, 37))  # past the transformer's cache room, grown twice (4, 8, 16, 32, 40)

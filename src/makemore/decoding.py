@@ -123,6 +123,12 @@ class Decoder:
         if self.shared:  # read each distinct (node, next) pair once
             V = self.logits.shape[-1]
             children, row_child = torch.unique(node * V + nxt, return_inverse=True)  # sorted by node, then next
+            if children.numel() >= SHARED_UNTIL * node.numel():
+                # nearly every row has a prefix of its own: give each its own cache row (one copy, before the
+                # step, where a node branching now would have cost a second) and stop looking for shared ones
+                self.state, self.node, self.shared = select_rows(self.state, node), None, False
+                node_logits, self.state = self.model.step(nxt, self.state)
+                return node_logits
             parents, chars = children // V, children % V
             branching = bool((parents[1:] == parents[:-1]).any())  # a node with two children needs two cache rows
         else:  # one node per row, and it has one child
@@ -135,10 +141,6 @@ class Decoder:
             tokens = chars.new_zeros(self.state[0].shape[0]).index_copy_(0, parents, chars)
             node_logits, self.state = self.model.step(tokens, self.state)
             node = parents if row_child is None else parents[row_child]
-        if self.shared and parents.numel() >= SHARED_UNTIL * node.numel():
-            # nearly every row has a node of its own now: give each its own and stop looking for shared ones
-            self.state, self.node, self.shared = select_rows(self.state, node), None, False
-            return node_logits[node]
         identity = row_child is None and node.numel() == self.state[0].shape[0]  # compacted: row i is cache row i
         self.node = None if identity else node  # None: row i is cache row i
         return node_logits if identity else node_logits[node]

@@ -114,7 +114,8 @@ class MLP(nn.Module):
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` in eval mode (no dropout) for one position per row, x (B, C), as plain function calls."""
-        return F.linear(F.gelu(F.linear(x, self.c_fc.weight, self.c_fc.bias)), self.c_proj.weight, self.c_proj.bias)
+        h = F.gelu(F.linear(x, self.c_fc.weight, self.c_fc.bias), approximate=self.gelu.approximate)  # as forward's
+        return F.linear(h, self.c_proj.weight, self.c_proj.bias)
 
 
 class Block(nn.Module):

@@ -50,8 +50,8 @@ step "cached = uncached decoding" python3 - "$work" "$dev" <<'EOF'
 # float32: the rates, and how many items agree (a draw that lands within rounding of a boundary goes the other
 # way and, through the random stream, changes the rest of its batch); float64: every item must agree
 import sys, time, torch
-from makemore.checkpoint import load_run
-from makemore.sample import generate
+from makemore.training.run_folder import load_run
+from makemore.generation.sampler import generate
 bad = 0
 sync = torch.cuda.synchronize if sys.argv[2] == 'cuda' else (lambda: None)
 for name in ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]:

@@ -17,12 +17,12 @@ import time
 
 import torch
 
-from makemore.data import read_items
-from makemore.datasets import locate_input
+from makemore.data.items import read_items
+from makemore.data.builtin import locate_input
 from makemore.models import bigram, build_model, mlp, wavenet, wavenet_conv
-from makemore.recipes import get_recipe
-from makemore.runs import default_block_size, splits_for
-from makemore.train import train
+from makemore.training.recipes import get_recipe
+from makemore.training.pipeline import default_block_size, splits_for
+from makemore.training.loop import train
 
 MODULES = (bigram, mlp, wavenet, wavenet_conv)  # the model files that call layers.embed
 

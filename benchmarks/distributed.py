@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from makemore.recipes import get_recipe
+from makemore.training.recipes import get_recipe
 
 
 def train_seconds(model: str, nproc: int, steps: int, device: str, out: Path, data: str) -> float:

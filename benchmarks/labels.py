@@ -70,17 +70,17 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from makemore.checkpoint import BEST_WEIGHTS, load_run
-from makemore.classify import classify_items, label_report, macro_f1
-from makemore.data import Splits, Vocab, split_labelled
+from makemore.training.run_folder import BEST_WEIGHTS, load_run
+from makemore.generation.classify import classify_items, label_report, macro_f1
+from makemore.data.items import Splits, Vocab, split_labelled
 from makemore.errors import MakemoreError
-from makemore.evaluation import evaluate
-from makemore.labels import ItemLabels
+from makemore.training.evaluation import evaluate
+from makemore.data.labels import ItemLabels
 from makemore.models import build_model, get_spec
-from makemore.recipes import get_recipe
-from makemore.runs import RunSpec, default_block_size, run, splits_for
-from makemore.sample import generate, generate_labelled
-from makemore.scoring import score_items
+from makemore.training.recipes import get_recipe
+from makemore.training.pipeline import RunSpec, default_block_size, run, splits_for
+from makemore.generation.sampler import generate, generate_labelled
+from makemore.generation.scoring import score_items
 
 # label -> (the list's file names in /usr/share/dict, first preferred; the Debian package of the first)
 WORD_LISTS = {

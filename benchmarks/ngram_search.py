@@ -15,10 +15,10 @@ import os
 
 import torch
 
-from makemore.data import make_splits, read_items
-from makemore.datasets import locate_input
+from makemore.data.items import make_splits, read_items
+from makemore.data.builtin import locate_input
 from makemore.models import build_model
-from makemore.train import evaluate
+from makemore.training.loop import evaluate
 
 DISCOUNTS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 KS = (0.01, 0.03, 0.1, 0.3, 1.0)

@@ -16,11 +16,11 @@ import os
 
 import torch
 
-from makemore.data import make_splits, read_items
-from makemore.datasets import locate_input
+from makemore.data.items import make_splits, read_items
+from makemore.data.builtin import locate_input
 from makemore.models import build_model
-from makemore.runs import default_block_size
-from makemore.train import Recipe, evaluate, train
+from makemore.training.pipeline import default_block_size
+from makemore.training.loop import Recipe, evaluate, train
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ Three tables, on one dataset (names by default):
 1. essay: for each of the essay's five models, batched sampling (`generate`, all items advancing
    together, one model call per position) against the lecture's one-item-at-a-time loop, timed on
    --loop-n items and scaled to items per second.
-2. decoding: for each sequence model, items per second with the model's cache (`makemore.decoding`:
+2. decoding: for each sequence model, items per second with the model's cache (`makemore.models.decoding`:
    a transformer's keys and values, a recurrent state, the convolutional WaveNet's queues) and
    without it (every step reads each item whole again, as sampling did before caches), at batch
    sizes 1, 64 and 1,024: -n items each, --batch1-n at batch 1 (a Python loop per item: slow, and
@@ -31,17 +31,17 @@ from pathlib import Path
 
 import torch
 
-from makemore.checkpoint import load_run
-from makemore.constraints import Constraint, estimate_probability
-from makemore.data import BOUNDARY, read_items
-from makemore.datasets import locate_input
+from makemore.training.run_folder import load_run
+from makemore.generation.constraints import Constraint, estimate_probability
+from makemore.data.items import BOUNDARY, read_items
+from makemore.data.builtin import locate_input
 from makemore.models import build_model
-from makemore.recipes import get_recipe
-from makemore.reproduce import ESSAY_MODELS
-from makemore.runs import default_block_size, splits_for
-from makemore.sample import generate, sample_indices
-from makemore.search import most_likely
-from makemore.train import train
+from makemore.training.recipes import get_recipe
+from makemore.studies.reproduce import ESSAY_MODELS
+from makemore.training.pipeline import default_block_size, splits_for
+from makemore.generation.sampler import generate, sample_indices
+from makemore.generation.search import most_likely
+from makemore.training.loop import train
 
 SEQUENCE_MODELS = ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]
 SEARCH_MODELS = ["wavenet", "transformer", "wavenet-conv"]

@@ -14,7 +14,7 @@ For each list, in a fresh process (so that peak memory is that list's):
 - peak RSS: the process's peak resident memory at the end of everything below;
 - ms/step: training milliseconds per step of mlp, wavenet, gru and transformer at their default recipe's
   batch size and default size (the transformer's position table from the data), after warm-up steps;
-- eval s/M chars: seconds to evaluate the val split (`makemore.evaluation.evaluate`, grouping of its
+- eval s/M chars: seconds to evaluate the val split (`makemore.training.evaluation.evaluate`, grouping of its
   distinct contexts included), per million predicted characters (characters and end tokens), per
   model; the fastest of 3 runs;
 - sample items/s: `generate` of --sample-n items by each model after its short training, at most the
@@ -46,14 +46,14 @@ from pathlib import Path
 
 import torch
 
-from makemore.data import read_items
-from makemore.datasets import locate_input
-from makemore.evaluation import evaluate
+from makemore.data.items import read_items
+from makemore.data.builtin import locate_input
+from makemore.training.evaluation import evaluate
 from makemore.models import build_model, get_spec
-from makemore.recipes import get_recipe
-from makemore.runs import default_block_size, splits_for
-from makemore.sample import generate
-from makemore.train import Recipe, TrainHooks, train
+from makemore.training.recipes import get_recipe
+from makemore.training.pipeline import default_block_size, splits_for
+from makemore.generation.sampler import generate
+from makemore.training.loop import Recipe, TrainHooks, train
 
 WORDS = Path("/usr/share/dict/american-english-huge")
 MODELS = ["mlp", "wavenet", "gru", "transformer"]

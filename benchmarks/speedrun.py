@@ -2,7 +2,7 @@
 
 For each of the essay's five models, on names.txt and the essay's split:
 
-- ours: the model's default ("fast") recipe from makemore.recipes, trained by makemore.train.train
+- ours: the model's default ("fast") recipe from makemore.training.recipes, trained by makemore.training.loop.train
   with val evaluated every --eval-every steps. The clock is the trainer's own training time, which
   excludes evaluation; it stops at the first evaluation whose val NLL reaches the target. Repeated
   over --seeds; the table shows the median and the spread (min-max).
@@ -46,13 +46,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from makemore.data import Vocab, make_splits, read_items
-from makemore.datasets import locate_input
+from makemore.data.items import Vocab, make_splits, read_items
+from makemore.data.builtin import locate_input
 from makemore.models import build_model
-from makemore.recipes import get_recipe
-from makemore.reproduce import ESSAY_MODELS
-from makemore.runs import default_block_size, splits_for
-from makemore.train import Recipe, TrainHooks, TrainingInterrupted, evaluate, train
+from makemore.training.recipes import get_recipe
+from makemore.studies.reproduce import ESSAY_MODELS
+from makemore.training.pipeline import default_block_size, splits_for
+from makemore.training.loop import Recipe, TrainHooks, TrainingInterrupted, evaluate, train
 
 TARGETS = {"bigram-counts": 2.45, "bigram-nn": 2.46, "mlp": 2.10, "mlp-bn": 2.10, "wavenet": 1.99,
            "transformer": 1.95, "lstm": 1.95}

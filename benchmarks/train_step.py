@@ -25,10 +25,10 @@ def time_steps(entry: str, dropout_kind: str, threads: int, steps: int, repeats:
     import torch
     import torch.nn as nn
 
-    from makemore.data import read_items
-    from makemore.datasets import locate_input
+    from makemore.data.items import read_items
+    from makemore.data.builtin import locate_input
     from makemore.models import build_model
-    from makemore.runs import splits_for
+    from makemore.training.pipeline import splits_for
 
     torch.set_num_threads(threads)
     items = read_items(locate_input("names", os.environ))

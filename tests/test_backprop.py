@@ -4,14 +4,14 @@ import dataclasses
 import pytest
 import torch
 
-from makemore.backprop import (CHECK_ORDER, FUSED_STEPS, GradCheck, GradientCheckReport, backward, backward_fused,
+from makemore.studies.backprop import (CHECK_ORDER, FUSED_STEPS, GradCheck, GradientCheckReport, backward, backward_fused,
                                check_gradients, compare_hand_and_autograd, format_check, format_gradient_check,
                                format_hand_training, forward, gradient_check, load_params_into, params_from_model,
                                train_manual, _run_forward)
-from makemore.data import make_splits, read_items
+from makemore.data.items import make_splits, read_items
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.train import BatchOrder, Recipe, evaluate, train
+from makemore.training.loop import BatchOrder, Recipe, evaluate, train
 
 CROSS_ENTROPY_CHAIN = ("logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits", "logit_maxes", "logits")
 
@@ -180,7 +180,7 @@ def test_manual_and_autograd_losses_agree_step_by_step_in_float64(splits, batch_
 
 
 def test_manual_training_draws_the_batch_order(splits, monkeypatch):
-    import makemore.backprop as backprop_module
+    import makemore.studies.backprop as backprop_module
 
     drawn = []
 

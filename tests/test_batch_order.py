@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from makemore.train import BatchOrder, Recipe, TrainHooks, TrainState, train
+from makemore.training.loop import BatchOrder, Recipe, TrainHooks, TrainState, train
 
 
 class Recorder(nn.Module):

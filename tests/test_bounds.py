@@ -14,22 +14,22 @@ import math
 import pytest
 
 from makemore import bounds
-from makemore.backprop import compare_hand_and_autograd, gradient_check
-from makemore.reproduce import train_entries
+from makemore.studies.backprop import compare_hand_and_autograd, gradient_check
+from makemore.studies.reproduce import train_entries
 from makemore.cli import build_parser
 from makemore.cli.common import cli_message, flag
-from makemore.data import TextOptions, Vocab
-from makemore.batchnorm import single_example_modes
-from makemore.diagnostics import diagnose
-from makemore.ensemble import fit_members
+from makemore.data.items import TextOptions, Vocab
+from makemore.studies.batchnorm import single_example_modes
+from makemore.studies.diagnostics import diagnose
+from makemore.studies.ensemble import fit_members
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.runs import RunSpec
-from makemore.sample import check_controls, generate
-from makemore.scoring import top_next_chars
-from makemore.search import most_likely
+from makemore.training.pipeline import RunSpec
+from makemore.generation.sampler import check_controls, generate
+from makemore.generation.scoring import top_next_chars
+from makemore.generation.search import most_likely
 from makemore.serve.config import ServeConfig
-from makemore.train import Recipe
+from makemore.training.loop import Recipe
 
 from .conftest import call
 
@@ -99,7 +99,7 @@ CLI_ONLY = {"threads"}  # PyTorch's thread count: set by the command line, no li
 
 
 def _tiny_member():
-    from makemore.ensemble import Member
+    from makemore.studies.ensemble import Member
 
     return Member("m", build_model("bigram-nn", vocab_size=3).eval(), {})
 

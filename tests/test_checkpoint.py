@@ -4,12 +4,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from makemore.checkpoint import META, WEIGHTS, load_run
-from makemore.data import read_items
+from makemore.training.run_folder import META, WEIGHTS, load_run
+from makemore.data.items import read_items
 from makemore.errors import MakemoreError
-from makemore.runs import RunSpec, run
-from makemore.sample import sample_items
-from makemore.train import Recipe
+from makemore.training.pipeline import RunSpec, run
+from makemore.generation.sampler import sample_items
+from makemore.training.loop import Recipe
 
 QUICK = Recipe(steps=30, batch_size=64, optimizer="adamw", lr=0.01)
 
@@ -23,16 +23,16 @@ def trained_run(tmp_path, small_file):
 
 def test_round_trip_gives_identical_samples_and_logits(tmp_path, small_file):
     items = read_items(small_file)
-    from makemore.data import make_splits
+    from makemore.data.items import make_splits
     from makemore.models import build_model
-    from makemore.train import train
+    from makemore.training.loop import train
 
     splits = make_splits(items, 8)
     torch.manual_seed(1)
     model = build_model("wavenet", vocab_size=splits.vocab.size)
     train(model, splits.train, QUICK)
     model.eval()
-    from makemore.checkpoint import save_run
+    from makemore.training.run_folder import save_run
 
     save_run(tmp_path / "r", model, {"vocab": list(splits.vocab.chars), "max_item_len": 10})
     loaded, vocab, meta = load_run(tmp_path / "r")
@@ -96,7 +96,7 @@ def test_newer_format_is_refused(trained_run):
 def test_failed_save_keeps_previous_checkpoint(trained_run, monkeypatch):
     before = (trained_run / WEIGHTS).read_bytes()
     loaded, _, meta = load_run(trained_run)
-    import makemore.checkpoint as ckpt
+    import makemore.training.run_folder as ckpt
 
     def boom(tensors, path, metadata=None):
         with open(path, "wb") as f:

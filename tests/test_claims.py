@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from makemore.claims import COMPARISONS, Claim, format_claims, judge, measure_claims, table_claims
-from makemore.data import read_items
+from makemore.studies.claims import COMPARISONS, Claim, format_claims, judge, measure_claims, table_claims
+from makemore.data.items import read_items
 
 NUMBER = re.compile(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?")
 

@@ -7,7 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 from makemore.cli import main
-from makemore.datasets import resolve_input
+from makemore.data.builtin import resolve_input
 from makemore.errors import MakemoreError
 
 from .conftest import call, write_lines

@@ -1,4 +1,4 @@
-"""`--suffix` and `--contains` (makemore.constraints): the sampler's distribution conditioned on the constraint.
+"""`--suffix` and `--contains` (makemore.generation.constraints): the sampler's distribution conditioned on the constraint.
 
 Checked by exact enumeration: with 3 characters and items of at most 3 or 4, every item the sampler can make is
 listed with its exact probability (the controlled softmax at each step, the end forced at max_len), the
@@ -14,14 +14,14 @@ import re
 import pytest
 import torch
 
-from makemore.constraints import Constraint, estimate_probability, shortest_length
-from makemore.contexts import next_logits
-from makemore.data import BOUNDARY, Vocab, build_windows
+from makemore.generation.constraints import Constraint, estimate_probability, shortest_length
+from makemore.models.reading import next_logits
+from makemore.data.items import BOUNDARY, Vocab, build_windows
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.runs import RunSpec, run
-from makemore.sample import encode_prefix, generate, sample_indices
-from makemore.train import Recipe
+from makemore.training.pipeline import RunSpec, run
+from makemore.generation.sampler import encode_prefix, generate, sample_indices
+from makemore.training.loop import Recipe
 
 from .conftest import call
 
@@ -86,7 +86,7 @@ def test_same_seed_same_constrained_items_and_log_probs_are_the_models(gru):
     first = generate(gru, VOCAB, 50, max_len=6, seed=4, suffix="ab", prefix="c")
     assert first == generate(gru, VOCAB, 50, max_len=6, seed=4, suffix="ab", prefix="c")
     assert all(s.item.startswith("c") and s.item.endswith("ab") for s in first)
-    from makemore.scoring import score_items
+    from makemore.generation.scoring import score_items
 
     ended = [s for s in first if len(s.item) < 6]
     assert [s.log_prob for s in score_items(gru, VOCAB, [s.item for s in ended])] == pytest.approx(

@@ -9,13 +9,13 @@ whole item read again drew different items from the same seed (about 1e-3 apart 
 import pytest
 import torch
 
-from makemore.data import Vocab, next_char_distributions, unique_rows
+from makemore.data.items import Vocab, next_char_distributions, unique_rows
 from makemore.device import full_float32
-from makemore.evaluation import distinct_pairs, evaluate
+from makemore.training.evaluation import distinct_pairs, evaluate
 from makemore.models import build_model
-from makemore.recipes import get_recipe
-from makemore.sample import generate
-from makemore.train import pooled_batch, train
+from makemore.training.recipes import get_recipe
+from makemore.generation.sampler import generate
+from makemore.training.loop import pooled_batch, train
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

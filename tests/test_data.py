@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from makemore.data import Vocab, build_windows, make_splits, read_items, split_items
+from makemore.data.items import Vocab, build_windows, make_splits, read_items, split_items
 from makemore.errors import MakemoreError
 
 from .conftest import write_lines
@@ -102,7 +102,7 @@ def test_bom_is_not_part_of_the_first_item(tmp_path):
 
 
 def test_nothing_is_normalised_unless_asked(tmp_path):
-    from makemore.data import TextOptions
+    from makemore.data.items import TextOptions
 
     decomposed = "Jose\u0301"  # e + combining acute accent
     path = write_lines(tmp_path / "u.txt", [decomposed, "ÉLODIE", "anne-marie", "o'neil", "zoë 2"])
@@ -115,7 +115,7 @@ def test_nothing_is_normalised_unless_asked(tmp_path):
 
 
 def test_items_over_the_bound_are_refused_or_skipped_with_a_word(tmp_path):
-    from makemore.data import TextOptions
+    from makemore.data.items import TextOptions
 
     path = write_lines(tmp_path / "long.txt", ["ok", "x" * 50, "fine"])
     with pytest.raises(MakemoreError, match="line 2 is longer than 10"):

@@ -1,4 +1,4 @@
-"""Incremental decoding (makemore.decoding): every sequence model's cached step against its forward, and sampling
+"""Incremental decoding (makemore.models.decoding): every sequence model's cached step against its forward, and sampling
 with the cache against sampling without it.
 
 Tolerances: float64 within 1e-12 (the same arithmetic regrouped); the sampler draws from float32 probabilities
@@ -9,12 +9,12 @@ items of a trained model are the same too, and log-probabilities agree to 1e-4 (
 import pytest
 import torch
 
-from makemore.contexts import next_logits, target_log_probs
-from makemore.data import Vocab
-from makemore.decoding import Decoder, has_steps, step_limit
+from makemore.models.reading import next_logits, target_log_probs
+from makemore.data.items import Vocab
+from makemore.models.decoding import Decoder, has_steps, step_limit
 from makemore.models import MODELS, build_model
-from makemore.sample import generate
-from makemore.scoring import score_items
+from makemore.generation.sampler import generate
+from makemore.generation.scoring import score_items
 
 SEQUENCE_MODELS = ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]
 TINY = {"rnn": {"n_layer": 2}, "gru": {"n_layer": 2}, "lstm": {"n_layer": 2},
@@ -114,8 +114,8 @@ def test_no_generating_call_records_gradients(name):
     # the parameters require gradients (as loaded for training); generating must still build no graph: with
     # one, every step keeps its intermediate tensors (and the caches written in place) for a backward pass
     # that never comes, which made cached sampling 1.3x slower before it was caught
-    from makemore.search import most_likely
-    from makemore.scoring import explain_item, top_next_chars
+    from makemore.generation.search import most_likely
+    from makemore.generation.scoring import explain_item, top_next_chars
 
     model = tiny(name) if name in TINY else build_model(name, vocab_size=VOCAB.size).double().eval()
     assert all(p.requires_grad for p in model.parameters())

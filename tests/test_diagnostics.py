@@ -5,16 +5,16 @@ import sys
 import pytest
 import torch
 
-from makemore.claims import (bigram_convergence_claim, bigram_equivalence, format_claims, gradient_claim,
+from makemore.studies.claims import (bigram_convergence_claim, bigram_equivalence, format_claims, gradient_claim,
                              measure_claims, quick_claims)
 from makemore.cli import main
-from makemore.data import Vocab, build_windows, read_items
-from makemore.diagnostics import (diagnose, diagnose_config, format_diagnose, format_layer_table, snapshot,
+from makemore.data.items import Vocab, build_windows, read_items
+from makemore.studies.diagnostics import (diagnose, diagnose_config, format_diagnose, format_layer_table, snapshot,
                                   train_with_update_ratios)
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.reproduce import read_results
-from makemore.train import Recipe
+from makemore.studies.reproduce import read_results
+from makemore.training.loop import Recipe
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_diagnose_refuses_bad_parameters(items):
 
 def test_diagnose_plots_writes_six_pngs(items, tmp_path):
     pytest.importorskip("matplotlib")
-    from makemore.plots import diagnose_plots
+    from makemore.studies.plots import diagnose_plots
 
     paths = diagnose_plots(diagnose(items, init="naive", steps=3), tmp_path / "plots")
     assert [p.name for p in paths] == ["activations_step0.png", "activations.png", "gradients_step0.png",
@@ -191,8 +191,8 @@ def test_diagnose_plots_writes_six_pngs(items, tmp_path):
 
 
 def test_plots_without_matplotlib_say_so(items, tmp_path, monkeypatch):
-    from makemore.plots import bigram_heatmap, diagnose_plots
-    from makemore.scoring import bigram_count_matrix
+    from makemore.studies.plots import bigram_heatmap, diagnose_plots
+    from makemore.generation.scoring import bigram_count_matrix
 
     report = diagnose(items, steps=2)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
@@ -205,8 +205,8 @@ def test_plots_without_matplotlib_say_so(items, tmp_path, monkeypatch):
 
 def test_bigram_heatmap_writes_a_png(items, tmp_path):
     pytest.importorskip("matplotlib")
-    from makemore.plots import _plot_char, bigram_heatmap
-    from makemore.scoring import bigram_count_matrix
+    from makemore.studies.plots import _plot_char, bigram_heatmap
+    from makemore.generation.scoring import bigram_count_matrix
 
     counts, vocab = bigram_count_matrix(items)
     bigram_heatmap(counts, vocab, tmp_path / "bigrams.png", title="first 300 names")
@@ -231,7 +231,7 @@ def test_measure_claims_quick_rows_in_order(items):
 
 
 def test_measure_claims_with_results_adds_the_long_ones(items, monkeypatch):
-    import makemore.claims as claims_module
+    import makemore.studies.claims as claims_module
 
     def fake_init_fix(items, recipe, seed, on_start):  # the real one trains the MLP twice for minutes
         assert (recipe.optimizer, recipe.batch_size) == ("sgd", 32)  # the essay's recipe
@@ -273,10 +273,10 @@ def test_read_results(tmp_path):
 
 
 def test_batchnorm_study_is_the_commands_output(tmp_path, small_file):
-    from makemore.batchnorm import batchnorm_study, format_batchnorm_study
-    from makemore.checkpoint import load_run
-    from makemore.data import read_items
-    from makemore.runs import splits_for
+    from makemore.studies.batchnorm import batchnorm_study, format_batchnorm_study
+    from makemore.training.run_folder import load_run
+    from makemore.data.items import read_items
+    from makemore.training.pipeline import splits_for
 
     from .conftest import call
 

@@ -19,10 +19,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from makemore.checkpoint import TRAIN_STATE, read_meta, read_metrics
-from makemore.data import read_items
-from makemore.runs import RunSpec, run
-from makemore.train import Recipe, TrainingInterrupted
+from makemore.training.run_folder import TRAIN_STATE, read_meta, read_metrics
+from makemore.data.items import read_items
+from makemore.training.pipeline import RunSpec, run
+from makemore.training.loop import Recipe, TrainingInterrupted
 
 from .conftest import REPO, call
 

@@ -1,4 +1,4 @@
-"""Ensembles (makemore.models.ensemble, makemore.ensemble, `makemore ensemble`): the mixture against its definition,
+"""Ensembles (makemore.models.ensemble, makemore.studies.ensemble, `makemore ensemble`): the mixture against its definition,
 the EM fit against a grid, cached decoding against forward, and the command as a user runs it.
 
 Tolerances: float64 within 1e-12 where the same sums are regrouped; the EM optimum within 1e-7 nats of the best
@@ -11,12 +11,12 @@ import math
 import pytest
 import torch
 
-from makemore.data import Vocab
-from makemore.decoding import Decoder
-from makemore.ensemble import fit_weights
+from makemore.data.items import Vocab
+from makemore.models.decoding import Decoder
+from makemore.studies.ensemble import fit_weights
 from makemore.models import build_model
 from makemore.models.ensemble import Ensemble, EnsembleConfig
-from makemore.sample import generate
+from makemore.generation.sampler import generate
 
 from .conftest import call
 from .test_scale import FEW_STEPS, SMALL

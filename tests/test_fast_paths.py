@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import makemore.data as data
-from makemore.data import Vocab, build_windows, next_char_distributions, read_items
+import makemore.data.items as data
+from makemore.data.items import Vocab, build_windows, next_char_distributions, read_items
 from makemore.models import build_model
 from makemore.models.layers import BatchNorm, cross_entropy
-from makemore.train import Recipe, make_optimizer, train
+from makemore.training.loop import Recipe, make_optimizer, train
 
 
 def windows(small_file, block_size):
@@ -138,7 +138,7 @@ def test_fused_adamw_takes_the_steps_of_the_plain_one(small_file):
 
 @pytest.mark.parametrize("name,block_size", [("bigram-nn", 1), ("mlp", 3)])
 def test_a_full_batch_from_its_distinct_windows_has_the_same_loss_and_gradient(small_file, name, block_size):
-    from makemore.train import pooled_batch, rows_independent
+    from makemore.training.loop import pooled_batch, rows_independent
 
     X, Y = windows(small_file, block_size)
     torch.manual_seed(0)

@@ -14,17 +14,17 @@ import pytest
 import torch
 
 from makemore import cli
-from makemore.data import BOUNDARY, Vocab, build_windows
-from makemore.datasets import sha256_of
+from makemore.data.items import BOUNDARY, Vocab, build_windows
+from makemore.data.builtin import sha256_of
 from makemore.models import build_model
-from makemore.runs import RunSpec, run
-from makemore import sample as sample_module
-from makemore.sample import check_controls, generate, sample_items, truncate_logits
-from makemore.scoring import (bigram_count_matrix, explain_item, next_char_probs, percentile_of, score_items,
+from makemore.training.pipeline import RunSpec, run
+from makemore.generation import sampler as sample_module
+from makemore.generation.sampler import check_controls, generate, sample_items, truncate_logits
+from makemore.generation.scoring import (bigram_count_matrix, explain_item, next_char_probs, percentile_of, score_items,
                               top_next_chars)
-from makemore.checkpoint import load_run
+from makemore.training.run_folder import load_run
 from makemore.errors import MakemoreError
-from makemore.train import Recipe
+from makemore.training.loop import Recipe
 
 from .conftest import call, write_lines
 
@@ -186,7 +186,7 @@ def test_top_k_1_is_greedy_and_tiny_top_p_too(data):
 
 
 def capture_draw_probs(monkeypatch):
-    """Record the probabilities each draw of the sampler (`makemore.sample.draw`) draws from."""
+    """Record the probabilities each draw of the sampler (`makemore.generation.sampler.draw`) draws from."""
     seen = []
     real = sample_module.draw
 
@@ -311,7 +311,7 @@ def test_score_table_percentile_and_explain(capsys, data):
     assert row[0] == "ma" and 0 <= float(row[3]) <= 100
     assert "<end>" in out and "'é'" in out and "'-'" in out
     model, vocab, meta = load_run(data["mlp"])
-    from makemore.data import split_items
+    from makemore.data.items import split_items
 
     train = sorted(s.log_prob for s in score_items(model, vocab, split_items(data["items"], 42)[0]))
     payload = json.loads(call("score", data["mlp"], "ma", "--format", "json")[1])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from makemore.checkpoint import BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, read_meta
+from makemore.training.run_folder import BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, read_meta
 from makemore.models import MODELS, trainable_models
 
 from .conftest import REPO, _names_dir, call

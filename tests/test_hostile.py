@@ -30,13 +30,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from makemore.checkpoint import BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_run, load_train_state, read_meta
+from makemore.training.run_folder import BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_run, load_train_state, read_meta
 from makemore.cli import main
-from makemore.data import read_items
+from makemore.data.items import read_items
 from makemore.errors import MakemoreError
 from makemore.models import trainable_models
-from makemore.runs import RunSpec, resume, run
-from makemore.train import Recipe, TrainingInterrupted
+from makemore.training.pipeline import RunSpec, resume, run
+from makemore.training.loop import Recipe, TrainingInterrupted
 
 from .conftest import call
 
@@ -551,7 +551,7 @@ def test_a_read_only_run_can_be_used_but_not_written_and_stays_as_it_was(stopped
 
 @pytest.mark.parametrize("where", ["fsync", "half-written"])
 def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(stopped_run, monkeypatch, where):
-    import makemore.checkpoint as ckpt
+    import makemore.training.run_folder as ckpt
 
     before = snapshot(stopped_run)
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -613,7 +613,7 @@ def test_a_disk_filling_up_during_training_leaves_a_consistent_run(tmp_path, sma
 DRIVER = r"""
 import hashlib, json, sys
 from makemore.cli import main
-from makemore.data import read_items, split_items
+from makemore.data.items import read_items, split_items
 commands = [c.split("\x1f") for c in sys.argv[1].split("\x1e")]
 for command in commands:
     if command[0] == "split":  # the 80/10/10 split as this process computes it
@@ -681,7 +681,7 @@ def test_every_test_the_readme_guarantees_name_exists():
 def test_recipe_refuses_what_the_cli_refuses(field, value):
     # library callers get the same checks as the command line: a bad recipe fails before any step
     from makemore.errors import MakemoreError
-    from makemore.train import Recipe
+    from makemore.training.loop import Recipe
 
     recipe = Recipe(**{field: value})
     with pytest.raises(MakemoreError):

@@ -20,12 +20,12 @@ import random
 import pytest
 import torch
 
-from makemore.checkpoint import load_run
-from makemore.classify import classify_items, macro_f1, score_labelled
-from makemore.data import Vocab, make_splits, split_items, split_labelled
-from makemore.labels import LabelSet, WithLabel
+from makemore.training.run_folder import load_run
+from makemore.generation.classify import classify_items, macro_f1, score_labelled
+from makemore.data.items import Vocab, make_splits, split_items, split_labelled
+from makemore.data.labels import LabelSet, WithLabel
 from makemore.models import MODELS, build_model, trainable_models
-from makemore.sample import generate
+from makemore.generation.sampler import generate
 
 from .conftest import call, write_lines
 from .test_scale import FEW_STEPS, SMALL

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from makemore.cli import main
-from makemore.leaderboard import NOT_CONTENDERS, Entry, default_entries, describe_recipe
+from makemore.studies.leaderboard import NOT_CONTENDERS, Entry, default_entries, describe_recipe
 from makemore.models import trainable_models
 
 from .conftest import call
@@ -119,7 +119,7 @@ def test_errors_come_back_whole_from_a_worker_process():
     import pickle
 
     from makemore.errors import ParameterError
-    from makemore.train import TrainingDiverged, TrainingInterrupted
+    from makemore.training.loop import TrainingDiverged, TrainingInterrupted
 
     for error in (ParameterError("top_p", "must be in (0, 1], got 2.0", ("top_k",)), TrainingInterrupted(7),
                   TrainingDiverged(12, float("nan"), 2.5)):
@@ -129,7 +129,7 @@ def test_errors_come_back_whole_from_a_worker_process():
 
 def test_only_the_essays_own_rows_are_starred_not_their_other_seeds(tmp_path, small_file):
     from makemore.cli.common import load_dataset
-    from makemore.leaderboard import format_leaderboard, leaderboard
+    from makemore.studies.leaderboard import format_leaderboard, leaderboard
 
     items, dataset = load_dataset(str(small_file))
     entries = [Entry("bigram-nn", "bigram-nn"), Entry("bigram-nn-seed1", "bigram-nn", seed_offset=1)]

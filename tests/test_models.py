@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from makemore.data import Vocab, build_windows, read_items
+from makemore.data.items import Vocab, build_windows, read_items
 from makemore.models import MODELS, build_model
-from makemore.train import Recipe, evaluate, train
+from makemore.training.loop import Recipe, evaluate, train
 
 ESSAY_PARAMS = {"bigram-counts": 0, "bigram-nn": 729, "mlp": 11_897, "mlp-bn": 12_097, "wavenet": 76_579}
 
@@ -114,7 +114,7 @@ def test_batchnorm_eval_mode_uses_running_statistics(small_file):
 
 
 def test_batchnorm_single_example_train_mode_fails_eval_mode_matches(small_file):
-    from makemore.batchnorm import single_example_modes
+    from makemore.studies.batchnorm import single_example_modes
 
     for name in ("mlp-bn", "wavenet"):
         torch.manual_seed(0)
@@ -129,7 +129,7 @@ def test_batchnorm_single_example_train_mode_fails_eval_mode_matches(small_file)
 
 
 def test_calibration_sets_exact_training_statistics(small_file):
-    from makemore.batchnorm import calibrate_batchnorm
+    from makemore.studies.batchnorm import calibrate_batchnorm
 
     torch.manual_seed(0)
     model, X, Y = windows_for("mlp-bn", read_items(small_file))

@@ -3,11 +3,11 @@ from collections import Counter, defaultdict
 import pytest
 import torch
 
-from makemore.checkpoint import load_run, save_run
-from makemore.data import Vocab, build_windows, read_items
+from makemore.training.run_folder import load_run, save_run
+from makemore.data.items import Vocab, build_windows, read_items
 from makemore.errors import MakemoreError
 from makemore.models import build_model
-from makemore.train import evaluate
+from makemore.training.loop import evaluate
 
 
 def fitted(items, block_size, **config):

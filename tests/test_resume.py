@@ -11,12 +11,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from makemore.checkpoint import TRAIN_STATE, read_meta
+from makemore.training.run_folder import TRAIN_STATE, read_meta
 from makemore.cli import main
-from makemore.data import read_items
+from makemore.data.items import read_items
 from makemore.errors import MakemoreError
-from makemore.runs import RunSpec, resume, run
-from makemore.train import Recipe, TrainingInterrupted
+from makemore.training.pipeline import RunSpec, resume, run
+from makemore.training.loop import Recipe, TrainingInterrupted
 
 RECIPE = dict(steps=60, batch_size=32, optimizer="adamw", lr=0.01, schedule="cosine", eval_interval=20)
 
@@ -109,9 +109,9 @@ def test_sigterm_saves_and_resume_finishes(tmp_path, small_file):
 
 
 def test_a_diverging_run_never_checkpoints_bad_weights(small_file):
-    from makemore.data import Vocab, build_windows
+    from makemore.data.items import Vocab, build_windows
     from makemore.models import build_model
-    from makemore.train import TrainHooks, TrainingDiverged, train
+    from makemore.training.loop import TrainHooks, TrainingDiverged, train
 
     items = read_items(small_file)
     vocab = Vocab.from_items(items)
@@ -139,7 +139,7 @@ def test_a_diverging_run_never_checkpoints_bad_weights(small_file):
 def test_second_writer_is_refused_and_a_killed_owner_leaves_no_stale_lock(capsys, tmp_path, small_file):
     run_dir = tmp_path / "r"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom makemore.runlock import run_lock\n"
+        "import sys, time\nfrom makemore.training.lock import run_lock\n"
         f"with run_lock({str(run_dir)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

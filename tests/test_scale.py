@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from makemore.data import (Vocab, build_sequences, build_windows, describe_duplicates, drop_duplicates,
+from makemore.data.items import (Vocab, build_sequences, build_windows, describe_duplicates, drop_duplicates,
                            duplicate_figures, encode_all, make_splits, unique_rows)
-from makemore.evaluation import distinct_pairs, evaluate
+from makemore.training.evaluation import distinct_pairs, evaluate
 from makemore.models import MODELS, build_model, trainable_models
-from makemore.runs import default_block_size
+from makemore.training.pipeline import default_block_size
 
 from .conftest import call, write_lines
 

@@ -1,4 +1,4 @@
-"""`sample --most-likely N` (makemore.search): the best-first search against brute-force enumeration of every item.
+"""`sample --most-likely N` (makemore.generation.search): the best-first search against brute-force enumeration of every item.
 
 A tiny alphabet and a short maximum length make every possible item countable (3 characters, at most 5 of
 them: 364 items); scoring them all with `score_items` and sorting is the answer the search must give.
@@ -11,13 +11,13 @@ import json
 import pytest
 import torch
 
-from makemore.data import Vocab
+from makemore.data.items import Vocab
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.runs import RunSpec, run
-from makemore.scoring import score_items
-from makemore.search import most_likely
-from makemore.train import Recipe
+from makemore.training.pipeline import RunSpec, run
+from makemore.generation.scoring import score_items
+from makemore.generation.search import most_likely
+from makemore.training.loop import Recipe
 
 from .conftest import call
 
@@ -100,7 +100,7 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     path = root / "items.txt"
     path.write_text("\n".join(ITEMS) + "\n")
-    from makemore.datasets import sha256_of
+    from makemore.data.builtin import sha256_of
 
     run(ITEMS, RunSpec(model="gru", recipe=Recipe(steps=30, batch_size=32, optimizer="adamw", lr=0.02)), root / "gru",
         extra_meta={"dataset": {"path": str(path), "sha256": sha256_of(path)}})

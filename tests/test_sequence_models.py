@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from makemore import cli
-from makemore.checkpoint import load_run
-from makemore.contexts import next_logits
-from makemore.data import PAD_TARGET, Vocab, build_sequences, build_windows, make_splits, read_items
+from makemore.training.run_folder import load_run
+from makemore.models.reading import next_logits
+from makemore.data.items import PAD_TARGET, Vocab, build_sequences, build_windows, make_splits, read_items
 from makemore.errors import MakemoreError
 from makemore.models import MODELS, build_model, get_spec
-from makemore.runs import RunSpec, run
-from makemore.sample import generate
-from makemore.scoring import explain_item, next_char_probs, score_items
-from makemore.train import Recipe, evaluate, train
+from makemore.training.pipeline import RunSpec, run
+from makemore.generation.sampler import generate
+from makemore.generation.scoring import explain_item, next_char_probs, score_items
+from makemore.training.loop import Recipe, evaluate, train
 
 SEQUENCE_MODELS = ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]
 TINY = {"rnn": {}, "gru": {}, "lstm": {}, "transformer": {"n_embd": 32, "n_layer": 2}, "wavenet-conv": {}}

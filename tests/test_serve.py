@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 
 from makemore.bounds import MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
-from makemore.scoring import explain_item, percentile_of, score_items, top_next_chars
-from makemore.search import most_likely
+from makemore.generation.scoring import explain_item, percentile_of, score_items, top_next_chars
+from makemore.generation.search import most_likely
 from makemore.serve.catalog import find_runs, load_catalog, run_ids
 from makemore.serve.config import ServeConfig, is_loopback
 

@@ -107,7 +107,7 @@ def test_the_page_generates_scores_and_shows_next_characters(browser, catalog):
         browser.find_element(By.ID, "n-prefix").send_keys("em")
         wait.until(lambda d: count("#next-bars .bar-row") == 12)
         expected = catalog.runs["essay/mlp"]
-        from makemore.scoring import top_next_chars
+        from makemore.generation.scoring import top_next_chars
         top_index, _ = top_next_chars(expected.model, expected.vocab, "em", 1)[0]
         first = "end" if top_index == 0 else f"'{expected.vocab.chars[top_index - 1]}'"
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#next-bars .bar-row .ch").text == first)
@@ -146,7 +146,7 @@ def test_the_page_finds_the_most_likely_items_and_honours_an_ending(browser, cat
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from makemore.search import most_likely
+    from makemore.generation.search import most_likely
 
     run = catalog.runs["essay/mlp"]
     find = browser.find_element

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from makemore.data import TextOptions, read_items
+from makemore.data.items import TextOptions, read_items
 from makemore.errors import MakemoreError, ParameterError
-from makemore.sources import TABLE_SUFFIXES, LabelledItems, Source, parse_source, read_labelled
+from makemore.data.labelled import TABLE_SUFFIXES, LabelledItems, Source, parse_source, read_labelled
 
 from .conftest import write_lines
 

@@ -140,7 +140,7 @@ BOUNDS: dict[str, Bound] = {
     "min_weight": Bound(float, 0, 1, high_open=True),
     # machine
     "threads": Bound(int, 1, MAX_THREADS),
-    "jobs": Bound(int, 1, MAX_THREADS),  # runs trained at once, each in its own process (makemore.jobs)
+    "jobs": Bound(int, 1, MAX_THREADS),  # runs trained at once, each in its own process (makemore.training.parallel_runs)
     # makemore serve: the TCP port, and what one request may ask of a shared server (its time is everyone's)
     "port": Bound(int, 1, 65_535),
     "workers": Bound(int, 1, 64),  # model calls at once

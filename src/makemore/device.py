@@ -63,3 +63,10 @@ def make_reproducible(device: torch.device) -> None:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def active_world_size() -> int:
+    """Processes in the running torch.distributed group, 1 when there is none (BatchNorm asks: sync its
+    statistics or not)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

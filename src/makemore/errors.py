@@ -24,5 +24,5 @@ class ParameterError(MakemoreError):
         self.related = related  # other parameters named in `problem` (e.g. "max_len" in "... greater than max_len")
         super().__init__(f"{parameter} {problem}")
 
-    def __reduce__(self):  # pickled whole (a run in a worker process, makemore.jobs, raises it back here)
+    def __reduce__(self):  # pickled whole (a run in a worker process, makemore.training.parallel_runs, raises it back here)
         return (type(self), (self.parameter, self.problem, self.related))

@@ -20,7 +20,7 @@ import os
 import sys
 
 from .. import __version__
-from ..atomic import disk_hint
+from ..data.atomic import disk_hint
 from ..errors import MakemoreError
 from . import classify, ensemble, generation, serve, studies, training
 from .common import FMT, Parser, cli_message, log

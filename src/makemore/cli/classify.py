@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from ..atomic import json_text
-from ..checkpoint import load_run
-from ..classify import classify_items
+from ..data.atomic import json_text
+from ..training.run_folder import load_run
+from ..generation.classify import classify_items
 from ..device import pick_device
 from ..errors import MakemoreError, ParameterError
-from ..labels import require_labels
-from ..scoring import check_known
+from ..data.labels import require_labels
+from ..generation.scoring import check_known
 from .common import FMT, add_common, set_threads, wrap
 from .generation import _item_options, _read_items_to_score, _write_lines
 

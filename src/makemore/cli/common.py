@@ -24,15 +24,15 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..bounds import bound
-from ..checkpoint import META, load_run
-from ..data import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
+from ..training.run_folder import META, load_run
+from ..data.items import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
                     read_items)
-from ..datasets import locate_input, sha256_of
+from ..data.builtin import locate_input, sha256_of
 from ..device import pick_device
 from ..errors import MakemoreError, ParameterError
-from ..labels import ItemLabels
-from ..runs import splits_for
-from ..sources import LabelledItems, is_table, parse_source, read_labelled
+from ..data.labels import ItemLabels
+from ..training.pipeline import splits_for
+from ..data.labelled import LabelledItems, is_table, parse_source, read_labelled
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -198,7 +198,7 @@ def load_training_input(specs: list[str] | str, options: TextOptions | None = No
                         split_seed: int = 42, item_column: str | None = None, label_column: str | None = None
                         ) -> tuple[list[str], ItemLabels | None, dict[str, Any]]:
     """`train`'s input: one plain file exactly as `load_dataset` reads it, or labelled input (several files,
-    LABEL=PATH, a table with a label column: `makemore.sources`); its items, their labels (None when
+    LABEL=PATH, a table with a label column: `makemore.data.labelled`); its items, their labels (None when
     unlabelled) and what run.json records under "dataset"."""
     specs = [specs] if isinstance(specs, str) else list(specs)
     if len(specs) == 1 and "=" not in specs[0] and not is_table(specs[0]) and item_column is None and label_column is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..device import pick_device
-from ..ensemble import MIN_WEIGHT, check_members, describe_fit, load_members, make_ensemble, members_splits
+from ..studies.ensemble import MIN_WEIGHT, check_members, describe_fit, load_members, make_ensemble, members_splits
 from .common import FMT, add_common, checked, log, provenance, recorded_input, refuse_existing_run, set_threads, wrap
 
 

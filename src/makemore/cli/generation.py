@@ -10,19 +10,19 @@ import math
 import sys
 from pathlib import Path
 
-from ..atomic import json_text
+from ..data.atomic import json_text
 from ..bounds import MAX_LEN, MAX_SAMPLES
-from ..checkpoint import load_run
-from ..data import TextOptions, read_items, split_labelled
+from ..training.run_folder import load_run
+from ..data.items import TextOptions, read_items, split_labelled
 from ..device import pick_device
 from ..errors import MakemoreError
-from ..plots import bigram_heatmap
-from ..constraints import Constraint, check_constraint
-from ..classify import score_labelled
-from ..labels import for_label, label_numbers
-from ..sample import check_controls, generate_labelled
-from ..search import MAX_EXPANSIONS, most_likely
-from ..scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of,
+from ..studies.plots import bigram_heatmap
+from ..generation.constraints import Constraint, check_constraint
+from ..generation.classify import score_labelled
+from ..data.labels import for_label, label_numbers
+from ..generation.sampler import check_controls, generate_labelled
+from ..generation.search import MAX_EXPANSIONS, most_likely
+from ..generation.scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of,
                        token_display, top_next_chars, training_log_probs)
 from .common import FMT, add_common, checked, log, recorded_input, resolve_input_file, set_threads, wrap
 

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_text, json_text
-from ..backprop import compare_hand_and_autograd, format_gradient_check, format_hand_training, gradient_check
-from ..claims import format_claims, measure_claims
-from ..data import describe_duplicates
+from ..data.atomic import atomic_write_text, json_text
+from ..studies.backprop import compare_hand_and_autograd, format_gradient_check, format_hand_training, gradient_check
+from ..studies.claims import format_claims, measure_claims
+from ..data.items import describe_duplicates
 from ..device import pick_device
-from ..batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
-from ..diagnostics import diagnose, diagnose_config, format_diagnose
+from ..studies.batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
+from ..studies.diagnostics import diagnose, diagnose_config, format_diagnose
 from ..errors import MakemoreError
-from ..leaderboard import ENSEMBLE, default_entries, format_leaderboard, leaderboard
+from ..studies.leaderboard import ENSEMBLE, default_entries, format_leaderboard, leaderboard
 from ..models import get_spec, trainable_models
-from ..plots import diagnose_plots, leaderboard_chart, nll_bar_chart
-from ..reproduce import ESSAY_MODELS, format_table, read_results, reproduce
+from ..studies.plots import diagnose_plots, leaderboard_chart, nll_bar_chart
+from ..studies.reproduce import ESSAY_MODELS, format_table, read_results, reproduce
 from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, load_dataset, load_run_and_splits, log,
                      progress_callback, provenance, refuse_existing_run, set_threads, text_options)
 

@@ -13,18 +13,18 @@ from pathlib import Path
 import torch
 from torch.distributed import DistError
 
-from ..atomic import remove_stale_temporaries
-from ..checkpoint import METRICS, read_meta, read_metrics
-from ..classify import label_report
+from ..data.atomic import remove_stale_temporaries
+from ..training.run_folder import METRICS, read_meta, read_metrics
+from ..generation.classify import label_report
 from ..device import pick_device
-from ..distributed import from_environ, start, stop
+from ..training.torchrun import from_environ, start, stop
 from ..errors import MakemoreError
 from ..models import MODELS, build_model, trainable_models
-from ..plots import loss_curve_chart
-from ..recipes import PRESETS, get_recipe
-from ..runlock import run_lock
-from ..runs import RunSpec, evaluate_part, resume, run
-from ..train import OPTIMIZERS, SCHEDULES, TrainingInterrupted
+from ..studies.plots import loss_curve_chart
+from ..training.recipes import PRESETS, get_recipe
+from ..training.lock import run_lock
+from ..training.pipeline import RunSpec, evaluate_part, resume, run
+from ..training.loop import OPTIMIZERS, SCHEDULES, TrainingInterrupted
 from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, eval_progress,
                      load_run_and_splits, load_training_input, log, progress_callback, provenance, recorded_input,
                      refuse_existing_run, set_threads, text_options)

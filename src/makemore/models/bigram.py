@@ -1,7 +1,7 @@
 """The two bigram models of the essay: counting, and the same model found by gradient descent.
 
 Both predict the next character from the previous one only, so they look at the
-last index of the context window (block_size 1). With labels (`makemore.labels`) that index
+last index of the context window (block_size 1). With labels (`makemore.data.labels`) that index
 carries its item's label too: label * V + character.
 """
 
@@ -21,7 +21,7 @@ class BigramCountsConfig:
     vocab_size: int = 27  # V: characters of the data + the boundary token
     block_size: int = 1  # context length; a bigram sees one character
     smoothing: float = 1.0  # added to every count ("+1 smoothing") so no bigram has probability 0
-    n_labels: int = 1  # labels the items carry (makemore.labels): one count table per label; 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels): one count table per label; 1 = unlabelled
 
 
 @register("bigram-counts", config=BigramCountsConfig, essay_val_nll=2.45,
@@ -73,7 +73,7 @@ class BigramCounts(nn.Module):
 class BigramNNConfig:
     vocab_size: int = 27  # V: characters of the data + the boundary token
     block_size: int = 1  # context length; a bigram sees one character
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 @register("bigram-nn", config=BigramNNConfig, essay_val_nll=2.46,

@@ -9,10 +9,10 @@ of the mixture, log sum_m exp(log w_m + log_softmax(logits_m)): already normalis
 the mixture back and the one contract (`forward(idx, targets=None) -> (logits, loss)`) holds, and
 with it evaluation, sampling, scoring and search, written once for every model.
 
-The weights are fitted on val by EM (`makemore.ensemble.fit_weights`), not learnt by gradient descent:
+The weights are fitted on val by EM (`makemore.studies.ensemble.fit_weights`), not learnt by gradient descent:
 an ensemble is made from finished runs (`makemore ensemble`), never trained. Its weights file holds each
 member's state under `members.<m>.`, so the run of an ensemble stands alone, without its members' folders.
-Each member is read the way it reads (`makemore.contexts`, `makemore.decoding`), whatever its layout.
+Each member is read the way it reads (`makemore.models.reading`, `makemore.models.decoding`), whatever its layout.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..contexts import next_logits, position_logits
-from ..decoding import has_steps, step_limit
+from .reading import next_logits, position_logits
+from .decoding import has_steps, step_limit
 from .layers import cross_entropy
 from .registry import build_model, get_spec, register
 
@@ -33,7 +33,7 @@ from .registry import build_model, get_spec, register
 @dataclass
 class EnsembleConfig:
     vocab_size: int = 27  # V: characters of the data + the boundary token, shared by every member
-    n_labels: int = 1  # labels the items carry (makemore.labels), shared by every member; 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels), shared by every member; 1 = unlabelled
     members: list[dict[str, Any]] = field(default_factory=list)  # each {"model": registry name, "config": {...}}
     weights: list[float] = field(default_factory=list)  # w_m: the mixture's weight of each member, summing to 1
 
@@ -41,7 +41,7 @@ class EnsembleConfig:
 @register("ensemble", config=EnsembleConfig, layout="sequence", made_by="ensemble",
           mechanism="weighted mixture of trained runs' distributions")
 class Ensemble(nn.Module):
-    trainable = False  # made from trained runs (makemore.ensemble), its weights fitted on val
+    trainable = False  # made from trained runs (makemore.studies.ensemble), its weights fitted on val
 
     def __init__(self, config: EnsembleConfig):
         super().__init__()
@@ -71,7 +71,7 @@ class Ensemble(nn.Module):
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
-    # ---------------------------------------------------------------- incremental decoding (makemore.decoding)
+    # ---------------------------------------------------------------- incremental decoding (makemore.models.decoding)
     # The state: the tokens read so far (B, t), which the members without a cache (the windowed ones, or a
     # transformer past its position table) read again, then each cached member's own tensors, in member order.
 

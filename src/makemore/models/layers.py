@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributed.nn.functional import all_reduce
 
-from ..distributed import active_world_size
+from ..device import active_world_size
 
 TANH_GAIN = 5 / 3  # Kaiming gain for tanh: compensates its squashing so activations keep unit scale
 
@@ -167,7 +169,7 @@ def embed(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 class LabelEmbedding(nn.Module):
     """A learned vector per label (girls' or boys' names, one language or another), added to what a model reads.
 
-    Labels ride in the index tensors themselves (`makemore.labels`): a position's index is
+    Labels ride in the index tensors themselves (`makemore.data.labels`): a position's index is
     label * vocab_size + character, so windows, padded items, caches and every helper that moves
     indices around carry the label without knowing of it; `split` takes an index apart again.
     With one label (every unlabelled run) there is nothing to tell apart: the table is a single
@@ -200,3 +202,15 @@ def split_labels(idx: torch.Tensor, vocab_size: int, n_labels: int) -> tuple[tor
     if n_labels == 1:
         return idx, None
     return idx % vocab_size, idx // vocab_size
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block (BatchNorm reads its running statistics, dropout is off);
+    its own mode comes back afterwards, on an error too."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -6,7 +6,7 @@
 - `mlp-bn`: the same network with Kaiming init (gain 5/3 for tanh), the output
   layer scaled down, and batch normalisation of the hidden pre-activations.
 
-Labels (makemore.labels): each label's learned vector (E wide, like a character's) is added to the
+Labels (makemore.data.labels): each label's learned vector (E wide, like a character's) is added to the
 embedding of every character of the context, so the hidden layer reads the label at every position:
 a per-label shift of its pre-activations that the first layer learns to use.
 """
@@ -33,7 +33,7 @@ class MLPConfig:
     n_embd: int = 10  # E: size of each character's embedding (a row of C)
     n_hidden: int = 200  # H: tanh units in the hidden layer
     init: str = "naive"  # naive N(0,1); fix-output (W2*0.01, b2=0); fix-tanh (+ W1*0.2, b1*0.01); kaiming (+ W1 ~ N(0, (5/3)/sqrt(fan_in)))
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 @register("mlp", config=MLPConfig, essay_val_nll=2.10,
@@ -83,7 +83,7 @@ class MLPBNConfig:
     n_hidden: int = 200  # H: tanh units in the hidden layer
     output_scale: float = 0.01  # W2 starts this small so the initial logits are near 0: loss ≈ -log(1/V)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 @register("mlp-bn", config=MLPBNConfig, essay_val_nll=2.05,
@@ -127,7 +127,7 @@ class DeepMLPConfig:
     batchnorm: bool = True  # BatchNorm between each Linear and its tanh
     init: str = "kaiming"  # "kaiming" (gain 5/3 / sqrt(fan_in), small output layer) or "naive" (N(0, 1) everywhere)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 @register("mlp-deep", config=DeepMLPConfig,

@@ -31,7 +31,7 @@ class NGramConfig:
     # 0.0004 val NLL and nothing on test at n=6, so not the default)
     discount: float | Sequence[float] = 0.85
     k: float = 0.1  # add-k's pseudo-count per n-gram; 0.1 is its best at n=3..8 (k=1, n=2 is bigram-counts)
-    n_labels: int = 1  # labels the items carry (makemore.labels): one more, per-label order on top; 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels): one more, per-label order on top; 1 = unlabelled
 
 
 @register("ngram", config=NGramConfig, mechanism="n-gram counts, interpolated Kneser-Ney smoothing")
@@ -51,7 +51,7 @@ class NGram(nn.Module):
     uniform 1/V, so every character keeps some probability; a context never seen at order j
     hands its whole mass to order j-1. The result sums to 1 over the vocabulary for any context.
 
-    Labels (makemore.labels): the orders above are counted over every label's items pooled, and the
+    Labels (makemore.data.labels): the orders above are counted over every label's items pooled, and the
     label is one more, outermost symbol of context on top of them, (label, h) at length n: the same
     formula with raw per-label counts and the top order's D, over the pooled P_{n-1}(w | h). So a label
     keeps its own counts where it has them and backs off to the pooled ones where they are thin (a

@@ -12,7 +12,7 @@ One model, three cells (torch.nn.RNN / GRU / LSTM). Position t reads [0] + the i
 characters and predicts character t (or the end token), so unlike the windowed models the
 context is the whole item so far, however long.
 
-Labels (makemore.labels): each label's learned vector (E wide) is added to every input embedding,
+Labels (makemore.data.labels): each label's learned vector (E wide) is added to every input embedding,
 the start token's included, so the cell reads the label at every step (not only in its initial state,
 where a long item could wash it out).
 """
@@ -36,7 +36,7 @@ class RecurrentConfig:
     n_hidden: int = 128  # H: size of the hidden state (of each layer)
     n_layer: int = 1  # recurrent layers stacked, each reading the hidden states of the one below
     dropout: float = 0.0  # dropout on the embeddings, between layers and before the output layer (training only)
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 class Recurrent(nn.Module):
@@ -68,7 +68,7 @@ class Recurrent(nn.Module):
         chars, labels = split_labels(idx, self.config.vocab_size, self.config.n_labels)
         return self.label_emb.add(self.wte(chars), labels)
 
-    # incremental decoding (makemore.decoding): the recurrent state is all a position passes on, so carrying
+    # incremental decoding (makemore.models.decoding): the recurrent state is all a position passes on, so carrying
     # it makes each new character one step of the cell. Stored batch first, (B, n_layer, H), as the decoder
     # keeps rows; the LSTM carries its memory cell beside its hidden state.
 

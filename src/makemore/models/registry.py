@@ -43,7 +43,7 @@ def register(name: str, *, config: type, mechanism: str, essay_val_nll: float | 
     def decorate(cls: type) -> type:
         MODELS[name] = ModelSpec(name, cls, config, mechanism, essay_val_nll, layout, made_by)
         cls.registry_name = name
-        cls.layout = layout  # what forward reads (makemore.contexts keys on it, never on the name)
+        cls.layout = layout  # what forward reads (makemore.models.reading keys on it, never on the name)
         return cls
 
     return decorate

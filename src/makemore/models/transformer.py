@@ -7,7 +7,7 @@ the most positions it has embeddings for, so items may have up to block_size - 1
 Trained without an explicit block_size, it gets the longest item of its data plus one
 (`runs.default_block_size`): 16 on names.txt, whatever a longer list needs.
 
-Labels (makemore.labels): each label's learned vector is added to the token and position embeddings
+Labels (makemore.data.labels): each label's learned vector is added to the token and position embeddings
 of every position, so every layer's residual stream carries it from the first position on.
 """
 
@@ -35,7 +35,7 @@ class TransformerConfig:
     n_head: int = 4  # attention heads per block; n_embd must be a multiple of it
     n_embd: int = 64  # C: width of the residual stream (each head gets C / n_head)
     dropout: float = 0.1  # dropout on the embeddings, attention weights and each residual branch (training only)
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 class CausalSelfAttention(nn.Module):
@@ -189,7 +189,7 @@ class Transformer(nn.Module):
         loss = None if targets is None else cross_entropy(logits, targets)
         return logits, loss
 
-    # incremental decoding (makemore.decoding): a key/value cache per layer, so each new character is one
+    # incremental decoding (makemore.models.decoding): a key/value cache per layer, so each new character is one
     # position of work instead of the whole item again. Valid in eval mode (dropout off), up to block_size
     # positions: past them the uncached path reads the last block_size positions with new position numbers.
     # The caches are written in place, in room allocated CACHE_ROOM positions at a time (doubling), so a

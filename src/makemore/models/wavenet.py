@@ -4,7 +4,7 @@ Instead of flattening the whole context into one vector, adjacent positions are
 fused in pairs, then pairs of pairs, and so on: with 8 characters, three levels
 8 -> 4 -> 2 -> 1, each `(B, T/2, 2C) -> (B, T/2, C)` Linear + BatchNorm + tanh.
 
-Labels (makemore.labels): each label's learned vector (E wide) is added to every character's
+Labels (makemore.data.labels): each label's learned vector (E wide) is added to every character's
 embedding before the first fusion, so every node of the tree sees the label.
 """
 
@@ -28,7 +28,7 @@ class WaveNetConfig:
     n_hidden: int = 128  # H: width of every fusion level
     output_scale: float = 0.1  # the output layer starts small so the initial loss is near -log(1/V)
     bn_momentum: float = 0.1  # weight of each batch in BatchNorm's running statistics
-    n_labels: int = 1  # labels the items carry (makemore.labels); 1 = unlabelled
+    n_labels: int = 1  # labels the items carry (makemore.data.labels); 1 = unlabelled
 
 
 class FuseLevel(nn.Module):

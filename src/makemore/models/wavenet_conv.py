@@ -8,7 +8,7 @@ window the windowed model sees for the same target, so with the same weights (sa
 same state-dict keys: a `wavenet` run loads into it) the two give the same logits in eval mode.
 The tree's inner nodes are shared by neighbouring targets: each is computed once per item.
 
-Labels (makemore.labels) enter as in `wavenet`; the boundaries padded in front carry the item's label
+Labels (makemore.data.labels) enter as in `wavenet`; the boundaries padded in front carry the item's label
 (its start token's), as the windows of a labelled run do.
 
 In train mode BatchNorm's statistics are over every position of the batch (padding included),
@@ -44,7 +44,7 @@ class WaveNetConv(WaveNet):
     # sequence needs no cropping (contexts.target_log_probs) and the cached step below has no position bound.
     window_slides = True
 
-    # Incremental decoding (makemore.decoding), the "fast WaveNet" idea (Paine et al. 2016): level k joins
+    # Incremental decoding (makemore.models.decoding), the "fast WaveNet" idea (Paine et al. 2016): level k joins
     # its newest input with the one 2^k positions back, so it keeps a queue of its last 2^k inputs. A new
     # character then costs one fusion per level instead of the whole tree over the window.
 

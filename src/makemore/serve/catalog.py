@@ -21,11 +21,11 @@ import torch
 import torch.nn as nn
 
 from ..bounds import MAX_REQUEST_CHARS
-from ..checkpoint import META, load_run, read_meta
-from ..data import TextOptions, Vocab, read_items
-from ..datasets import locate_input, sha256_of
+from ..training.run_folder import META, load_run, read_meta
+from ..data.items import TextOptions, Vocab, read_items
+from ..data.builtin import locate_input, sha256_of
 from ..errors import MakemoreError
-from ..scoring import training_log_probs
+from ..generation.scoring import training_log_probs
 
 RESULT_FILES = ("leaderboard.json", "results.json")  # the tables a folder of runs may come with
 

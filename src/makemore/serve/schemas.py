@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from ..bounds import BOUNDS, MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from ..errors import ParameterError
-from ..search import MAX_EXPANSIONS
+from ..generation.search import MAX_EXPANSIONS
 
 # the library's parameter names that the API calls otherwise (generate's `exclude` is the request's `novel`)
 FIELD_OF = {"exclude": "novel"}

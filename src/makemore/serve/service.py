@@ -16,17 +16,17 @@ import torch
 import torch.nn as nn
 
 from .. import __version__
-from ..constraints import Constraint, check_constraint
-from ..data import BOUNDARY, Vocab
+from ..generation.constraints import Constraint, check_constraint
+from ..data.items import BOUNDARY, Vocab
 from ..errors import MakemoreError, ParameterError
-from ..ensemble import describe_ensemble
-from ..leaderboard import describe_recipe
+from ..studies.ensemble import describe_ensemble
+from ..studies.leaderboard import describe_recipe
 from ..models import get_spec
-from ..classify import score_labelled
-from ..labels import for_label
-from ..sample import check_controls, generate_labelled
-from ..search import MAX_EXPANSIONS, most_likely
-from ..scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of,
+from ..generation.classify import score_labelled
+from ..data.labels import for_label
+from ..generation.sampler import check_controls, generate_labelled
+from ..generation.search import MAX_EXPANSIONS, most_likely
+from ..generation.scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of,
                        top_next_chars, unknown_chars)
 from .catalog import Catalog, ServedRun
 from .config import MAX_EXPLAINED_CHARS

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .atomic import atomic_write
-from .errors import MakemoreError
+from ..errors import MakemoreError
 
 
 @dataclass(frozen=True)

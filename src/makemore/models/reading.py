@@ -13,7 +13,7 @@ into what the model reads, keyed on the model's registered layout, never on its 
   scoring, every position in one call, since cropping would not change what any position reads.
 
 Generating one character after another reads these one position at a time instead, through the
-models' caches: `makemore.decoding`.
+models' caches: `makemore.models.decoding`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import BOUNDARY
+from ..data.items import BOUNDARY
 
 
 def layout_of(model: nn.Module) -> str:

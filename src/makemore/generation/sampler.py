@@ -26,16 +26,16 @@ import numpy
 import torch
 import torch.nn as nn
 
-from .contexts import target_log_probs
+from ..models.reading import target_log_probs
 from .constraints import (ESTIMATE_WALKS, MAX_DRAWS, Constraint, check_constraint, draw_satisfying,
                           estimate_probability, too_unlikely)
-from .data import BOUNDARY, Vocab
-from .labels import LabelSet, draw_labels, for_label, label_numbers
-from .decoding import Decoder
-from . import bounds
-from .device import model_device
-from .bounds import MAX_LEN, MAX_SAMPLES
-from .errors import ParameterError
+from ..data.items import BOUNDARY, Vocab
+from ..data.labels import LabelSet, draw_labels, for_label, label_numbers
+from ..models.decoding import Decoder
+from .. import bounds
+from ..device import model_device
+from ..bounds import MAX_LEN, MAX_SAMPLES
+from ..errors import ParameterError
 
 BATCH_SIZE = 16_384  # items drawn together; larger requests are drawn in batches of this size
 BATCH_CHARS = 2 ** 25  # at most this many characters (items x max_len) of a batch in memory at once
@@ -107,7 +107,7 @@ def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Gener
     device = model_device(model)
     P = len(prefix)
     # the item so far, [0] + prefix + what was drawn; the decoder gives the logits of its next character
-    # (the model reads its last max_context positions, or carries a cache: makemore.decoding)
+    # (the model reads its last max_context positions, or carries a cache: makemore.models.decoding)
     decoder = Decoder(model, [BOUNDARY, *prefix], n, cache=cache)
     # what each step drew, for which rows, and its log-probability, kept as the step made them and written
     # into the (items, positions) tables once at the end: no scatter per step
@@ -261,8 +261,8 @@ def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int 
     Batches are drawn `batch_size` items at a time (memory), which does not change the items.
 
     With `suffix` and/or `contains`, every item ends with / contains that string: the same distribution
-    conditioned on it, by exact rejection within `max_draws` draws (`makemore.constraints`).
-    `cache=False` decodes without the sequence models' caches (`makemore.decoding`): slower, same items.
+    conditioned on it, by exact rejection within `max_draws` draws (`makemore.generation.constraints`).
+    `cache=False` decodes without the sequence models' caches (`makemore.models.decoding`): slower, same items.
     """
     check_controls(n=n, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
                    prefix_len=len(prefix))

@@ -26,8 +26,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .contexts import crop, max_context, next_logits
-from .device import model_device
+from .reading import crop, max_context, next_logits
+from ..device import model_device
 
 State = tuple[torch.Tensor, ...]  # every tensor (B, ...): the batch first, so rows are selected together
 

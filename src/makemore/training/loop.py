@@ -18,13 +18,13 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import bounds
-from .data import SOFT_TARGET_LIMIT, next_char_distributions, unique_rows
-from .device import model_device
-from .distributed import Parallel
+from .. import bounds
+from ..data.items import SOFT_TARGET_LIMIT, next_char_distributions, unique_rows
+from ..device import model_device
+from .torchrun import Parallel
 from .evaluation import evaluate
-from .models.layers import BatchNorm
-from .errors import MakemoreError, ParameterError
+from ..models.layers import BatchNorm
+from ..errors import MakemoreError, ParameterError
 
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -131,7 +131,7 @@ class TrainingInterrupted(Exception):
         super().__init__(f"interrupted at step {step}")
         self.step = step
 
-    def __reduce__(self):  # whole through pickle: a run in a worker process (makemore.jobs) raises it back
+    def __reduce__(self):  # whole through pickle: a run in a worker process (makemore.training.parallel_runs) raises it back
         return (type(self), (self.step,))
 
 

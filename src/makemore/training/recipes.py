@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import MakemoreError
-from .train import Recipe
+from ..errors import MakemoreError
+from .loop import Recipe
 
 # The essay's recipe for the neural models: batch 32, plain SGD, 200k steps, lr 0.1 -> 0.01.
 ESSAY_SGD = Recipe(steps=200_000, batch_size=32, optimizer="sgd", lr=0.1, schedule="step")

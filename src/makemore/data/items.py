@@ -17,8 +17,8 @@ from typing import Callable
 
 import torch
 
-from . import bounds
-from .errors import MakemoreError, ParameterError
+from .. import bounds
+from ..errors import MakemoreError, ParameterError
 
 BOUNDARY = 0  # index of the start/end token
 BOUNDARY_DISPLAY = "."  # how the essay writes it
@@ -331,7 +331,7 @@ class Splits:
     test: tuple[torch.Tensor, torch.Tensor]
     train_items: list[str]
     layout: str = "windows"  # "windows": X (N, block_size), Y (N,); "sequence": X, Y (items, L), see build_sequences
-    n_labels: int = 1  # labels the items carry; X's indices are label * vocab.size + character (makemore.labels)
+    n_labels: int = 1  # labels the items carry; X's indices are label * vocab.size + character (makemore.data.labels)
     train_labels: list[int] | None = None  # each training item's label (None: unlabelled)
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -389,7 +389,7 @@ def make_splits(items: list[str], block_size: int | None, seed: int = 42, vocab:
     "sequence", whole padded items: `build_sequences`) for each part. The split is the same for both.
 
     With `labels` (each item's label number), the split is stratified (`split_labelled`) and every index
-    of an item's windows or sequence carries its label: label * vocab.size + character (makemore.labels).
+    of an item's windows or sequence carries its label: label * vocab.size + character (makemore.data.labels).
 
     Windows are stored in the smallest integer type the vocabulary allows (int8 for names.txt):
     an eighth of int64's memory; models convert batches with `.long()`.

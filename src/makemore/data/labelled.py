@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .data import MIN_ITEMS, TextOptions, read_items, read_text, refuse_long_items
-from .errors import MakemoreError, ParameterError
+from .items import MIN_ITEMS, TextOptions, read_items, read_text, refuse_long_items
+from ..errors import MakemoreError, ParameterError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}  # suffix of a table file (any case) -> the separator of its cells
 SPEC_FORM = "LABEL=PATH"  # how an input names its label, quoted in messages

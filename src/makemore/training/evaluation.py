@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import row_keys
-from .device import model_device
-from .distributed import Parallel
+from ..data.items import row_keys
+from ..device import model_device
+from .torchrun import Parallel
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all): long evaluations report as they go
 

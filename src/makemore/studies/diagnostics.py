@@ -22,13 +22,13 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from . import bounds
-from .data import Splits, make_splits
-from .errors import ParameterError
-from .models import build_model
-from .models.mlp import INITS
-from .recipes import PRESETS, get_recipe
-from .train import Recipe, TrainHooks, evaluate, train
+from .. import bounds
+from ..data.items import Splits, make_splits
+from ..errors import ParameterError
+from ..models import build_model
+from ..models.mlp import INITS
+from ..training.recipes import PRESETS, get_recipe
+from ..training.loop import Recipe, TrainHooks, evaluate, train
 
 SATURATED = 0.99  # |tanh| above this counts as saturated
 

@@ -10,7 +10,7 @@ more likely than the n-th item, and the n items are then exactly the n most like
 of discovery). Prefixes are expanded EXPAND_BATCH at a time, in one model call: a few more
 expansions than strictly needed, never a different answer.
 
-Length bounds, the prefix, novelty and the constraints (`makemore.constraints`) restrict which
+Length bounds, the prefix, novelty and the constraints (`makemore.generation.constraints`) restrict which
 complete items count; log-probabilities are the model's own (temperature 1, no masks), the numbers
 `score` prints, so `temperature`, `top_k` and `top_p` have no meaning here.
 
@@ -18,7 +18,7 @@ A search may need many expansions (a flat model, a long maximum length, a rare s
 `max_expansions` bounds them, and a search stopped by it returns the best items found with
 `exact=False`: they are complete items with their true log-probabilities, but better ones may exist.
 
-Why each prefix is read whole rather than from a cache (`makemore.decoding`): the search jumps from
+Why each prefix is read whole rather than from a cache (`makemore.models.decoding`): the search jumps from
 branch to branch, so each frontier prefix would need its own cache, kept until it is expanded (for
 the names transformer, 14 KB for a prefix of 7 characters, and the frontier holds tens of
 thousands); reading a prefix of a dozen characters in one parallel pass costs little more than one
@@ -36,12 +36,12 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
-from . import bounds
+from .. import bounds
 from .constraints import Constraint, check_constraint
-from .contexts import next_logits
-from .data import BOUNDARY, Vocab
-from .device import model_device
-from .sample import Sample, check_controls, encode_prefix, prefix_log_prob
+from ..models.reading import next_logits
+from ..data.items import BOUNDARY, Vocab
+from ..device import model_device
+from .sampler import Sample, check_controls, encode_prefix, prefix_log_prob
 
 MAX_EXPANSIONS = 100_000  # default budget of prefixes expanded
 EXPAND_BATCH = 128  # prefixes read in one model call

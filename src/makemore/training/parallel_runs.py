@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 import torch
 
-from . import bounds
-from .models import build_model, get_spec
+from .. import bounds
+from ..models import build_model, get_spec
 from .recipes import get_recipe
-from .runs import RunSpec, default_block_size, run, splits_for
+from .pipeline import RunSpec, default_block_size, run, splits_for
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .errors import MakemoreError, ParameterError
+from ..errors import MakemoreError, ParameterError
 
 
 

@@ -11,8 +11,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import disk_hint
-from .errors import MakemoreError
+from ..data.atomic import disk_hint
+from ..errors import MakemoreError
 
 LOCK = ".lock"
 

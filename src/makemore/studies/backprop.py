@@ -27,13 +27,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from . import bounds
-from .data import make_splits
-from .errors import MakemoreError
-from .models import build_model
-from .models.layers import BatchNorm
-from .models.mlp import MLPBN
-from .train import BatchOrder, Recipe, evaluate, train
+from .. import bounds
+from ..data.items import make_splits
+from ..errors import MakemoreError
+from ..models import build_model
+from ..models.layers import BatchNorm
+from ..models.mlp import MLPBN
+from ..training.loop import BatchOrder, Recipe, evaluate, train
 
 Tensor = torch.Tensor
 Values = dict[str, Tensor]  # tensors by name: parameters, X, Y, intermediates (and the float eps)
@@ -285,7 +285,7 @@ def train_manual(model: torch.nn.Module, data: tuple[Tensor, Tensor], steps: int
     lr is a number or a function of the 0-based step (e.g. `Recipe.lr_at`); fused picks
     `backward_fused` (the essay's final training loop) or the step-by-step `backward`.
 
-    Batches are drawn exactly as `makemore.train.train` draws them for the same seed, so with an
+    Batches are drawn exactly as `makemore.training.loop.train` draws them for the same seed, so with an
     SGD recipe of the same learning rate (no momentum, no weight decay) both runs see the same
     batches. BatchNorm's running statistics are updated like the layer does (the unbiased
     batch variance goes into running_var). The weights end up in the model, left in eval mode.

@@ -10,18 +10,18 @@ from typing import Any, Callable
 
 import torch
 
-from . import bounds
-from .atomic import disk_hint
-from .checkpoint import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
+from .. import bounds
+from ..data.atomic import disk_hint
+from .run_folder import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
                          save_run, save_train_state, save_weights)
-from .data import Splits, Vocab, make_splits
-from .device import make_reproducible, model_device
-from .distributed import Parallel
-from .errors import MakemoreError
-from .models import build_model, get_spec
+from ..data.items import Splits, Vocab, make_splits
+from ..device import make_reproducible, model_device
+from .torchrun import Parallel
+from ..errors import MakemoreError
+from ..models import build_model, get_spec
 from .evaluation import evaluate
-from .labels import ItemLabels
-from .train import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits, train
+from ..data.labels import ItemLabels
+from .loop import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits, train
 
 SPLITS = ("train", "val", "test")
 
@@ -58,7 +58,7 @@ def default_block_size(model: str, items: list[str] | None = None) -> int | None
 def splits_for(items: list[str], model: str, block_size: int | None, seed: int = 42,
                vocab: Vocab | None = None, labels: ItemLabels | None = None) -> Splits:
     """The data a model trains on: windows of block_size, or whole items for a sequence model (same split);
-    with labels, stratified by label and carrying each item's label in its indices (makemore.labels)."""
+    with labels, stratified by label and carrying each item's label in its indices (makemore.data.labels)."""
     return make_splits(items, block_size, seed=seed, vocab=vocab, layout=get_spec(model).layout,
                        labels=None if labels is None else labels.of_item)
 
@@ -90,7 +90,7 @@ def run(
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata.
 
-    With `labels`, one model learns every label's items, told apart (makemore.labels); run.json records
+    With `labels`, one model learns every label's items, told apart (makemore.data.labels); run.json records
     the labels, their item counts and files. In a data-parallel job (`parallel`), every rank calls this
     with the same arguments; they train together and only rank 0 writes out_dir (`distributed` explains
     what stays the same)."""

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .ensemble import describe_ensemble, load_members, make_ensemble, members_splits
-from .models import MODELS, get_spec, trainable_models
-from .recipes import PRESETS
+from ..models import MODELS, get_spec, trainable_models
+from ..training.recipes import PRESETS
 from .reproduce import ESSAY_MODELS, Entry, train_entries
 
 NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare), not a model to rank
@@ -85,7 +85,7 @@ def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, 
                 seed: int = 42, split_seed: int = 42, ensemble: bool = True, **train_options: Any) -> dict[str, Any]:
     """Train every entry into out_dir/<label>; rows sorted by val NLL, in results.json's shape.
 
-    ensemble: also mix every trained entry into out_dir/ensemble (`makemore.ensemble`, weights fitted on
+    ensemble: also mix every trained entry into out_dir/ensemble (`makemore.studies.ensemble`, weights fitted on
     val) and add its row, when there are two entries or more.
     train_options: device, extra_meta, on_start, on_progress, as for `reproduce.train_entries`.
     """

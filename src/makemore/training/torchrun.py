@@ -26,7 +26,7 @@ from typing import Mapping
 import torch
 import torch.distributed as dist
 
-from .errors import MakemoreError
+from ..errors import MakemoreError
 
 TIMEOUT = timedelta(minutes=5)  # a rank that dies: the others' collectives fail after this, not hang forever
 
@@ -98,8 +98,3 @@ def stop() -> None:
     """Leave the process group (if one was joined)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def active_world_size() -> int:
-    """Processes in the running group, 1 when there is none (BatchNorm asks: sync its statistics or not)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -17,11 +17,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .contexts import layout_of, max_context, next_logits, target_log_probs
-from .data import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows, split_items
-from . import bounds
-from .device import model_device
-from .errors import MakemoreError
+from ..models.reading import layout_of, max_context, next_logits, target_log_probs
+from ..data.items import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows, split_items
+from .. import bounds
+from ..device import model_device
+from ..errors import MakemoreError
 
 END_DISPLAY = "<end>"
 

@@ -14,9 +14,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .data import Splits, Vocab, split_labelled
-from .evaluation import evaluate
-from .labels import LabelSet, for_label, require_labels
+from ..data.items import Splits, Vocab, split_labelled
+from ..training.evaluation import evaluate
+from ..data.labels import LabelSet, for_label, require_labels
 from .scoring import ItemScore, score_items
 
 

@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import torch
 
-from . import bounds
+from .. import bounds
 from .backprop import check_gradients
-from .data import Vocab, build_windows, make_splits
+from ..data.items import Vocab, build_windows, make_splits
 from .diagnostics import snapshot
-from .models import build_model
-from .recipes import get_recipe
-from .train import Recipe, evaluate, train
+from ..models import build_model
+from ..training.recipes import get_recipe
+from ..training.loop import Recipe, evaluate, train
 
 
 @dataclass

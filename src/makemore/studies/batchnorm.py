@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import bounds
-from .data import Splits
-from .errors import ParameterError
-from .models.layers import BatchNorm
-from .train import evaluate
+from .. import bounds
+from ..data.items import Splits
+from ..errors import ParameterError
+from ..models.layers import BatchNorm
+from ..training.loop import evaluate
 
 def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
     """The model's BatchNorm layers, in module order."""

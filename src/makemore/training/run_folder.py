@@ -22,12 +22,12 @@ import torch.nn as nn
 import safetensors.torch
 from safetensors import SafetensorError
 
-from .atomic import atomic_write, atomic_write_text, disk_hint, json_text
-from .data import Vocab
-from .device import full_float32
-from .errors import MakemoreError
-from .labels import LabelSet
-from .models import build_model, get_spec
+from ..data.atomic import atomic_write, atomic_write_text, disk_hint, json_text
+from ..data.items import Vocab
+from ..device import full_float32
+from ..errors import MakemoreError
+from ..data.labels import LabelSet
+from ..models import build_model, get_spec
 
 FORMAT_VERSION = 1  # bump when run.json or the weights' layout changes incompatibly
 WEIGHTS = "model.safetensors"
@@ -194,7 +194,7 @@ def save_train_state(run_dir: str | Path, model: nn.Module, optimizer, state) ->
 
 def load_train_state(run_dir: str | Path):
     """The resume point of a stopped run: (model state dict, optimizer state dict, TrainState), or None."""
-    from .train import TrainState
+    from .loop import TrainState
 
     path = Path(run_dir) / TRAIN_STATE
     if not path.exists():

@@ -33,11 +33,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from . import bounds
-from .contexts import target_log_probs
-from .data import BOUNDARY, Vocab
-from .device import model_device
-from .errors import ParameterError
+from .. import bounds
+from ..models.reading import target_log_probs
+from ..data.items import BOUNDARY, Vocab
+from ..device import model_device
+from ..errors import ParameterError
 from .scoring import check_known
 
 MAX_DRAWS = 1_000_000  # default budget of items drawn for one constrained request

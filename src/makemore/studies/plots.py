@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .atomic import atomic_write
-from .errors import MakemoreError
-from .scoring import boundary_symbol
+from ..data.atomic import atomic_write
+from ..errors import MakemoreError
+from ..generation.scoring import boundary_symbol
 
 if TYPE_CHECKING:  # diagnostics imports training and the models: only the annotation is needed here
-    from .data import Vocab
+    from ..data.items import Vocab
     from .diagnostics import DiagnoseReport
 
 

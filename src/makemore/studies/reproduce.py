@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 import torch
 
-from . import bounds
-from .data import Vocab
-from .errors import MakemoreError
-from .jobs import Entry, entry_block_size, entry_spec, train_in_processes
-from .models import get_spec
-from .runs import run, splits_for
+from .. import bounds
+from ..data.items import Vocab
+from ..errors import MakemoreError
+from ..training.parallel_runs import Entry, entry_block_size, entry_spec, train_in_processes
+from ..models import get_spec
+from ..training.pipeline import run, splits_for
 
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
 
@@ -37,7 +37,7 @@ def train_entries(
     """Train each entry into out_dir/<label>, in order; each entry with the run metadata it ended with.
 
     jobs > 1: `jobs` entries at a time, each in its own process with `threads` PyTorch threads (default:
-    this process's threads divided among the jobs), longest first (`makemore.jobs`); on_start and on_progress
+    this process's threads divided among the jobs), longest first (`makemore.training.parallel_runs`); on_start and on_progress
     are then not called (the work is elsewhere), on_done(label, metadata) as each entry ends.
     """
     out_dir = Path(out_dir)

@@ -19,15 +19,15 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from . import bounds
-from .checkpoint import load_run, save_metrics, save_run
-from .contexts import target_log_probs
-from .data import Splits, Vocab
-from .device import model_device
-from .errors import MakemoreError, ParameterError
-from .evaluation import evaluate
-from .models.ensemble import Ensemble, EnsembleConfig
-from .runs import SPLITS, remove_previous_run, splits_for
+from .. import bounds
+from ..training.run_folder import load_run, save_metrics, save_run
+from ..models.reading import target_log_probs
+from ..data.items import Splits, Vocab
+from ..device import model_device
+from ..errors import MakemoreError, ParameterError
+from ..training.evaluation import evaluate
+from ..models.ensemble import Ensemble, EnsembleConfig
+from ..training.pipeline import SPLITS, remove_previous_run, splits_for
 
 MIN_WEIGHT = 1e-3  # members under this share of the mixture are dropped (and the rest refitted)
 

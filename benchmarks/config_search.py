@@ -2,8 +2,8 @@
 
 Each setting is a comma-separated list of train options without their dashes, e.g.
 `n_embd=96,n_layer=4,dropout=0.2,steps=9000`; everything else is the model's fast recipe. Runs go
---parallel at a time (one CPU thread each by default; on one H200, 16 transformer runs at once had not
-finished one 9,000-step run between them after 270 s, so on a GPU keep it small), and
+--parallel at a time (one CPU thread each by default; on a GPU the runs share the one device, so keep it
+small there), and
 the table, printed as each run ends and once more sorted at the end, holds the parameter count, train,
 val and test NLL and the training seconds. Val chooses; test is only reported. The run folders are
 removed at the end unless --runs names a folder to keep them in (to mix them with `makemore ensemble`).

@@ -30,7 +30,7 @@ where it starts to overfit (the per-label models of small lists much earlier tha
 so no side loses by a step count that suits the other.
 
 The defaults (wavenet, n_hidden 256, at most 4,000 steps, 5 repeats) were chosen at 1 thread on 2 cores.
-The wavenet trains about 4 times faster than the gru here and gave the conditional model the best
+The wavenet trains faster than the gru here and gave the conditional model the best
 accuracy on the words: one repeat at a fixed step count, gru n_hidden 128 (4,000 steps) 82.9%, mlp-bn
 (2,500) 82.8%, wavenet 128 (4,000) 84.1%; with early stopping (val every 200 steps), means of 3
 repeats, wavenet 128 83.7% (per-label models 82.6%), wavenet 256 85.1% (83.4%); 8,000 steps did not

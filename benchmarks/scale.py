@@ -95,16 +95,16 @@ def dialect(k: int) -> dict[int, int]:
 # ----------------------------------------------------------------------------- one list, in its own process
 
 PREP_REPEATS = 2  # preparation (reading, split, windows, whole items) timed twice, the faster kept
-EVAL_REPEATS = 3  # each evaluation timed three times, the fastest kept: a single 0.04 s reading is mostly noise
+EVAL_REPEATS = 3  # each evaluation timed three times, the fastest kept: a single reading of a short one is mostly noise
 
 
 def time_steps(model, splits, recipe: Recipe, steps: int, warmup: int) -> float:
     """Milliseconds per training step, from the steps after `warmup` (the first ones allocate)."""
     seen: list[float] = []
     r = Recipe(**{**vars(recipe), "steps": warmup + steps, "eval_interval": 0, "warmup_steps": 0})
-    hooks = TrainHooks(on_progress=lambda _progress: seen.append(time.perf_counter()))
+    hooks = TrainHooks(on_progress=lambda _progress: seen.append(time.perf_counter()), report_every=1)
     start = time.perf_counter()
-    train(model, splits.train, r, seed=0, hooks=hooks, report_every=1)
+    train(model, splits.train, r, seed=0, hooks=hooks)
     marks = [start, *seen]
     return 1000 * (marks[-1] - marks[warmup]) / steps
 

@@ -30,14 +30,15 @@ def train_folder(folder: Path, data: Path, mlp_steps: int = 60, n_embd: int = 2)
 
 
 @contextlib.contextmanager
-def running_server(catalog, workers: int = 2):
-    """A real uvicorn server on a free 127.0.0.1 port, in a thread; yields its URL and stops it after."""
+def running_server(catalog, workers: int = 2, **settings):
+    """A real uvicorn server on a free 127.0.0.1 port, in a thread; yields its URL and stops it after.
+    `settings`: more ServeConfig values (max_connections, max_body_bytes)."""
     from makemore.serve.app import build_server
     from makemore.serve.config import ServeConfig
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    config = ServeConfig(port=sock.getsockname()[1], workers=workers)
+    config = ServeConfig(port=sock.getsockname()[1], workers=workers, **settings)
     server = build_server(catalog, config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -11,7 +11,7 @@ from makemore.studies.backprop import (CHECK_ORDER, FUSED_STEPS, GradCheck, Grad
 from makemore.data.items import make_splits, read_items
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
-from makemore.training.loop import BatchOrder, Recipe, evaluate, train
+from makemore.training.loop import BatchOrder, Recipe, TrainHooks, evaluate, train
 
 CROSS_ENTROPY_CHAIN = ("logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits", "logit_maxes", "logits")
 
@@ -172,7 +172,7 @@ def test_manual_and_autograd_losses_agree_step_by_step_in_float64(splits, batch_
     torch.manual_seed(0)
     auto = build_model("mlp-bn", vocab_size=splits.vocab.size).double()
     hand = copy.deepcopy(auto)
-    result = train(auto, splits.train, recipe, seed=7, report_every=1)
+    result = train(auto, splits.train, recipe, seed=7, hooks=TrainHooks(report_every=1))
     losses = train_manual(hand, splits.train, recipe.steps, batch_size, lr=0.1, seed=7)
     auto_losses = [loss for _, loss, _ in result.loss_curve]
     assert losses == pytest.approx(auto_losses, rel=0, abs=1e-6)  # train() sums its reported losses in float32

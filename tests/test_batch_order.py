@@ -80,8 +80,8 @@ def test_train_state_records_the_order():
 
 def test_callbacks_come_only_in_hooks():
     steps, reports = [], []
-    hooks = TrainHooks(on_step=lambda step, lr: steps.append(step), on_progress=reports.append)
-    train(Recorder(), data(20), Recipe(steps=4, batch_size=5, lr=0.01), hooks=hooks, report_every=2)
+    hooks = TrainHooks(on_step=lambda step, lr: steps.append(step), on_progress=reports.append, report_every=2)
+    train(Recorder(), data(20), Recipe(steps=4, batch_size=5, lr=0.01), hooks=hooks)
     assert steps == [0, 1, 2, 3] and [p.step for p in reports] == [2, 4]
     with pytest.raises(TypeError, match="on_progress"):
         train(Recorder(), data(20), Recipe(steps=1), hooks=TrainHooks(), on_progress=reports.append)
@@ -143,8 +143,8 @@ def test_grouped_sequence_batches_are_cut_to_their_longest_and_weigh_by_their_ch
         Y[i, :n] = 1
     X = torch.arange(200)[:, None].expand(200, L).clone()  # row i holds i: a batch's rows are its indices
     model, losses = SequenceRecorder(), []
-    train(model, (X, Y), Recipe(steps=12, batch_size=8, lr=1e-12, length_groups=4), seed=0, report_every=1,
-          hooks=TrainHooks(on_progress=lambda p: losses.append(p.loss)))
+    train(model, (X, Y), Recipe(steps=12, batch_size=8, lr=1e-12, length_groups=4), seed=0,
+          hooks=TrainHooks(on_progress=lambda p: losses.append(p.loss), report_every=1))
     mean = lengths.double().mean().item()
     for (xb, yb), loss in zip(model.seen, losses):
         rows = xb[:, 0]

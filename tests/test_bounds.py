@@ -15,19 +15,21 @@ import pytest
 
 from makemore import bounds
 from makemore.studies.backprop import compare_hand_and_autograd, gradient_check
-from makemore.studies.reproduce import train_entries
+from makemore.studies.reproduce import EntryOptions, train_entries
 from makemore.cli import build_parser
 from makemore.cli.common import cli_message, flag
 from makemore.data.items import TextOptions, Vocab
 from makemore.studies.batchnorm import single_example_modes
-from makemore.studies.diagnostics import diagnose
+from makemore.studies.diagnostics import InitComparison, diagnose
 from makemore.studies.ensemble import fit_members
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.training.pipeline import RunSpec
-from makemore.generation.sampler import check_controls, generate
+from makemore.generation.request import check_controls
+
+from .generating import generate
 from makemore.generation.scoring import top_next_chars
-from makemore.generation.search import most_likely
+from .generating import most_likely
 from makemore.serve.config import ServeConfig
 from makemore.training.loop import Recipe
 
@@ -56,7 +58,7 @@ LIBRARY = {
     "patience": (lambda v: Recipe(patience=v).check(), INTS),
     "length_groups": (lambda v: Recipe(length_groups=v).check(), INTS),
     "min_weight": (lambda v: fit_members([_tiny_member()], _tiny_val(), min_weight=v), FLOATS),
-    "jobs": (lambda v: train_entries([], {}, "unused", [], jobs=v), INTS),  # no entries: only the bound is at work
+    "jobs": (lambda v: train_entries([], {}, "unused", [], options=EntryOptions(jobs=v)), INTS),  # no entries: only the bound is at work
     "seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), seed=v), SEEDS),
     "split_seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), split_seed=v), SEEDS),
     "block_size": (lambda v: build_model("mlp", block_size=v), SMALL_INTS + ["1024", "1025"]),
@@ -83,7 +85,7 @@ LIBRARY = {
 BY_COMMAND = {
     ("diagnose", "batch_size"): (lambda v: diagnose(ITEMS, batch_size=v, steps=1), INTS + ["65536", "65537"]),
     ("diagnose", "steps"): (lambda v: diagnose(ITEMS, steps=v), ["-1", "0", "1.5", "abc", "nan"]),
-    ("diagnose", "compare_steps"): (lambda v: diagnose(ITEMS, steps=1, compare_steps=v), ["-1", "0", "1.5", "abc"]),
+    ("diagnose", "compare_steps"): (lambda v: InitComparison(steps=v), ["-1", "0", "1.5", "abc"]),
     ("backprop", "batch_size"): (lambda v: gradient_check(ITEMS, batch_size=v), INTS),
     ("backprop", "steps"): (lambda v: compare_hand_and_autograd(ITEMS, steps=v), ["-1", "0", "1.5", "abc", "nan"]),
     ("backprop", "lr"): (lambda v: compare_hand_and_autograd(ITEMS, steps=1, lr=v), FLOATS),

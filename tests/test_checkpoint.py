@@ -8,8 +8,9 @@ from makemore.training.run_folder import META, WEIGHTS, load_run
 from makemore.data.items import read_items
 from makemore.errors import MakemoreError
 from makemore.training.pipeline import RunSpec, run
-from makemore.generation.sampler import sample_items
 from makemore.training.loop import Recipe
+
+from .generating import generate
 
 QUICK = Recipe(steps=30, batch_size=64, optimizer="adamw", lr=0.01)
 
@@ -40,7 +41,7 @@ def test_round_trip_gives_identical_samples_and_logits(tmp_path, small_file):
     X = splits.val[0][:100]
     with torch.no_grad():
         assert torch.equal(model(X)[0], loaded(X)[0])  # running BatchNorm statistics came along
-    assert sample_items(model, vocab, 30, 20, seed=5) == sample_items(loaded, vocab, 30, 20, seed=5)
+    assert generate(model, vocab, 30, max_len=20, seed=5) == generate(loaded, vocab, 30, max_len=20, seed=5)
 
 
 def test_weights_are_safetensors_and_meta_is_json(trained_run):

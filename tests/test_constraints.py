@@ -20,7 +20,9 @@ from makemore.data.items import BOUNDARY, Vocab, build_windows
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.training.pipeline import RunSpec, run
-from makemore.generation.sampler import encode_prefix, generate, sample_indices
+from makemore.generation.sampler import encode_prefix, sample_indices
+
+from .generating import generate, most_likely
 from makemore.training.loop import Recipe
 
 from .conftest import call
@@ -98,11 +100,14 @@ def test_same_seed_same_constrained_items_and_log_probs_are_the_models(gru):
 def test_the_python_api_has_the_constraints_and_the_search(gru):
     import makemore as mm
 
-    items = mm.generate(gru, VOCAB, 5, max_len=8, seed=0, suffix="ab", contains="c")
+    run = mm.Run(gru, VOCAB, {"model": "gru", "config": {}, "max_item_len": 4})
+    items = run.generate(mm.GenerateRequest(n=5, max_len=8, seed=0, suffix="ab", contains="c")).items
     assert len(items) == 5 and all(s.item.endswith("ab") and "c" in s.item for s in items)
-    best = mm.most_likely(gru, VOCAB, 3, max_len=8, suffix="ab")
+    assert items == generate(gru, VOCAB, 5, max_len=8, seed=0, suffix="ab", contains="c")
+    best = run.generate(mm.GenerateRequest(most_likely=3, max_len=8, suffix="ab"))
     assert best.exact and [s.item[-2:] for s in best.items] == ["ab"] * 3
-    assert isinstance(best, mm.MostLikely) and mm.Constraint(suffix="ab").holds("cab")
+    assert best.items == most_likely(gru, VOCAB, 3, max_len=8, suffix="ab").items
+    assert mm.Constraint(suffix="ab").holds("cab") and not mm.Constraint(suffix="ab").holds("abc")
 
 
 def bigram(items):

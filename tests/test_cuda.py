@@ -14,7 +14,7 @@ from makemore.device import full_float32
 from makemore.training.evaluation import distinct_pairs, evaluate
 from makemore.models import build_model
 from makemore.training.recipes import get_recipe
-from makemore.generation.sampler import generate
+from .generating import generate
 from makemore.training.loop import pooled_batch, train
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -13,7 +13,7 @@ from makemore.models.reading import next_logits, target_log_probs
 from makemore.data.items import Vocab
 from makemore.models.decoding import Decoder, has_steps, step_limit
 from makemore.models import MODELS, build_model
-from makemore.generation.sampler import generate
+from .generating import generate
 from makemore.generation.scoring import score_items
 
 SEQUENCE_MODELS = ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]
@@ -113,8 +113,8 @@ def test_wavenet_conv_scores_long_items_in_one_pass_as_if_cropped():
 def test_no_generating_call_records_gradients(name):
     # the parameters require gradients (as loaded for training); generating must still build no graph: with
     # one, every step keeps its intermediate tensors (and the caches written in place) for a backward pass
-    # that never comes, which made cached sampling 1.3x slower before it was caught
-    from makemore.generation.search import most_likely
+    # that never comes, which slows cached sampling down
+    from .generating import most_likely
     from makemore.generation.scoring import explain_item, top_next_chars
 
     model = tiny(name) if name in TINY else build_model(name, vocab_size=VOCAB.size).double().eval()

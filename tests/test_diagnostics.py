@@ -9,8 +9,8 @@ from makemore.studies.claims import (bigram_convergence_claim, bigram_equivalenc
                              measure_claims, quick_claims)
 from makemore.cli import main
 from makemore.data.items import Vocab, build_windows, read_items
-from makemore.studies.diagnostics import (diagnose, diagnose_config, format_diagnose, format_layer_table, snapshot,
-                                  train_with_update_ratios)
+from makemore.studies.diagnostics import (InitComparison, diagnose, diagnose_config, format_diagnose, format_layer_table,
+                                          snapshot, train_with_update_ratios)
 from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.studies.reproduce import read_results
@@ -155,7 +155,7 @@ def test_format_diagnose_is_the_commands_output(items, small_file, capsys):
 
 def test_diagnose_compare_trains_every_init(items):
     started = []
-    report = diagnose(items, model="mlp", steps=3, compare=True, compare_steps=4, on_start=started.append)
+    report = diagnose(items, model="mlp", steps=3, compare=InitComparison(steps=4), on_start=started.append)
     assert started == ["mlp init=naive", "mlp init=fix-output", "mlp init=fix-tanh", "mlp init=kaiming",
                        "mlp-deep init=naive, batchnorm=False", "mlp-deep init=kaiming, batchnorm=False",
                        "mlp-deep init=naive, batchnorm=True", "mlp-deep init=kaiming, batchnorm=True"]
@@ -168,11 +168,13 @@ def test_diagnose_compare_trains_every_init(items):
 
 
 def test_diagnose_refuses_bad_parameters(items):
-    for kwargs, parameter in (({"batch_size": 0}, "batch_size"), ({"steps": 0}, "steps"),
-                              ({"compare": True, "compare_steps": 0}, "compare_steps"),
-                              ({"compare": True, "compare_recipe": "slow"}, "compare_recipe")):
+    for kwargs, parameter in (({"batch_size": 0}, "batch_size"), ({"steps": 0}, "steps")):
         with pytest.raises(ParameterError) as e:
             diagnose(items, **kwargs)
+        assert e.value.parameter == parameter
+    for kwargs, parameter in (({"steps": 0}, "compare_steps"), ({"recipe": "slow"}, "compare_recipe")):
+        with pytest.raises(ParameterError) as e:
+            InitComparison(**kwargs)
         assert e.value.parameter == parameter
     with pytest.raises(MakemoreError, match="init"):
         diagnose([], init="bogus")  # refused before the (empty) data is touched
@@ -265,7 +267,7 @@ def test_read_results(tmp_path):
     results = {"models": [{"model": "mlp", "val_nll": 2.1}]}
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert read_results(tmp_path) == results and read_results(str(tmp_path / "results.json")) == results
-    with pytest.raises(MakemoreError, match="cannot read reproduce results from .*missing.*run makemore reproduce"):
+    with pytest.raises(MakemoreError, match="cannot read reproduce results from .*missing.*reproduce the table into that folder first"):
         read_results(tmp_path / "missing")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(MakemoreError, match="bad.json"):

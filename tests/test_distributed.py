@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 from makemore.training.run_folder import TRAIN_STATE, read_meta, read_metrics
 from makemore.data.items import read_items
-from makemore.training.pipeline import RunSpec, run
+from makemore.training.pipeline import RunControl, RunSpec, run
 from makemore.training.loop import Recipe, TrainingInterrupted
 
 from .conftest import REPO, call
@@ -110,7 +110,7 @@ def test_stopped_under_torchrun_resumes_in_one_process_and_the_other_way_round(t
     calls = iter(range(10 ** 6))
     with pytest.raises(TrainingInterrupted):
         run(read_items(names_1000), RunSpec("mlp-bn", Recipe(**recipe), seed=5), b,
-            should_stop=lambda: next(calls) >= 36, extra_meta={"dataset": read_meta(reference)["dataset"]})
+            control=RunControl(should_stop=lambda: next(calls) >= 36), extra_meta={"dataset": read_meta(reference)["dataset"]})
     torch.set_num_threads(1)
     code, out, err = finished(torchrun("train", "--resume", b, "--threads", "1", "--no-plot"))
     assert code == 0, err[-3000:]

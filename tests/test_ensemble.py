@@ -16,7 +16,7 @@ from makemore.models.decoding import Decoder
 from makemore.studies.ensemble import fit_weights
 from makemore.models import build_model
 from makemore.models.ensemble import Ensemble, EnsembleConfig
-from makemore.generation.sampler import generate
+from .generating import generate
 
 from .conftest import call
 from .test_scale import FEW_STEPS, SMALL
@@ -230,5 +230,5 @@ def test_the_server_offers_an_ensemble_like_any_run(tmp_path, runs):
     assert listed[0]["model"] == "ensemble" and listed[0]["recipe"]["trained_with"].startswith("EM weights on val")
     run = listed[0]["id"]
     assert len(client.post("/api/sample", json={"run": run, "n": 3, "seed": 1}).json()["items"]) == 3
-    assert client.post("/api/score", json={"run": run, "items": ["anna"]}).json()["scores"][0]["log_prob"] < 0
+    assert client.post("/api/score", json={"run": run, "items": ["anna"]}).json()["items"][0]["log_prob"] < 0
     assert client.post("/api/next", json={"run": run, "prefix": "a"}).json()["next"]

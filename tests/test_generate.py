@@ -19,7 +19,10 @@ from makemore.data.builtin import sha256_of
 from makemore.models import build_model
 from makemore.training.pipeline import RunSpec, run
 from makemore.generation import sampler as sample_module
-from makemore.generation.sampler import check_controls, generate, sample_items, truncate_logits
+from makemore.generation.request import check_controls
+from makemore.generation.sampler import truncate_logits
+
+from .generating import generate
 from makemore.generation.scoring import (bigram_count_matrix, explain_item, next_char_probs, percentile_of, score_items,
                               top_next_chars)
 from makemore.training.run_folder import load_run
@@ -82,7 +85,7 @@ def test_same_seed_same_items_in_every_format(capsys, data):
     assert call("sample", data["mlp"], "-n", "25", "--seed", "4")[1] != text
     payload = json.loads(call("sample", data["mlp"], "-n", "25", "--seed", "3", "--format", "json")[1])
     assert [r["item"] for r in payload["items"]] == items
-    assert "natural log" in payload["note"] and "end token" in payload["note"]
+    assert payload["seed"] == 3 and payload["settings"]["n"] == 25 and payload["max_len"] == payload["settings"]["max_len"]
     assert all(r["log_prob"] < 0 for r in payload["items"])
     import csv
 
@@ -91,11 +94,15 @@ def test_same_seed_same_items_in_every_format(capsys, data):
     assert rows[0] == ["item", "log_prob"] and [r[0] for r in rows[1:]] == items  # quoting keeps spaces, commas
 
 
-def test_library_sample_items_still_works_and_matches_generate(data):
-    model, vocab, _ = load_run(data["mlp"])
-    items = sample_items(model, vocab, 12, 20, 5, "cpu")
-    assert len(items) == 12 and items == sample_items(model, vocab, 12, 20, seed=5)
-    assert items == [s.item for s in generate(model, vocab, 12, max_len=20, seed=5)]
+def test_run_generate_is_the_model_level_generate_with_the_run_defaults(data):
+    from makemore import GenerateRequest, Run
+
+    run = Run.load(data["mlp"], "cpu")
+    out = run.generate(GenerateRequest(n=12, seed=5))
+    assert out.request.max_len == min(2 * run.max_item_len, 100_000) and out.request.seed == 5
+    assert out.items == generate(run.model, run.vocab, 12, max_len=out.request.max_len, seed=5)
+    assert [s.item for s in run.generate(GenerateRequest(n=12, seed=6)).items] != [s.item for s in out.items]
+    model, vocab = run.model, run.vocab
     # more items than one batch: drawn batch after batch, still deterministic
     many = generate(model, vocab, 50, max_len=20, seed=1, batch_size=16)
     assert len(many) == 50 and many == generate(model, vocab, 50, max_len=20, seed=1, batch_size=16)
@@ -269,10 +276,10 @@ def test_batchnorm_model_samples_in_eval_mode_and_is_restored():
     model = build_model("mlp-bn", vocab_size=5)
     vocab = Vocab(("a", "b", "c", "d"))
     model.train()
-    items = sample_items(model, vocab, 30, 6, seed=0)
+    items = generate(model, vocab, 30, max_len=6, seed=0)
     assert model.training and len(items) == 30
     model.eval()
-    assert sample_items(model, vocab, 30, 6, seed=0) == items
+    assert generate(model, vocab, 30, max_len=6, seed=0) == items
 
 
 # ----------------------------------------------------------------------------- score

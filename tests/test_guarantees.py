@@ -7,7 +7,8 @@ above the size where PyTorch's CPU kernels split work across threads, in real pr
   run that was never stopped.
 
 Sizes: each model's batch x context x width is above 49,152 gathered values (a WaveNet's default
-batch of 256 x 8 x 24), where the old `C[idx]` lookup stopped being deterministic at two threads.
+batch of 256 x 8 x 24), where the backward of an indexing lookup (`C[idx]`) is not deterministic at two
+threads (`layers.embed` says why).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from makemore.generation.classify import classify_items, macro_f1, score_labelle
 from makemore.data.items import Vocab, make_splits, split_items, split_labelled
 from makemore.data.labels import LabelSet, WithLabel
 from makemore.models import MODELS, build_model, trainable_models
-from makemore.generation.sampler import generate
+from .generating import generate
 
 from .conftest import call, write_lines
 from .test_scale import FEW_STEPS, SMALL
@@ -206,8 +206,8 @@ def test_a_csv_with_a_label_column_trains_and_records_its_columns(tmp_path):
     (["sample", "{run}", "--label", "elf"], "--label 'elf' is not a label of this run; its labels are: girls, boys"),
     (["score", "{plain}", "--label", "girls", "ana"], "--label was given, but this run has no labels"),
     (["classify", "{plain}", "ana"], "has no labels"),
-    (["next", "{run}", "a"], "say whose next character with --label"),
-    (["sample", "{run}", "--most-likely", "3"], "--most-likely ranks items under one label"),
+    (["next", "{run}", "a"], "--label is needed for next on a labelled run: one of"),
+    (["sample", "{run}", "--most-likely", "3"], "--label must name one label with --most-likely on a labelled run"),
 ])
 def test_label_mistakes_are_one_line_errors(tmp_path, labelled_files, argv, message):
     girls, boys = labelled_files
@@ -250,7 +250,7 @@ def test_the_api_samples_scores_and_continues_by_label(tmp_path, labelled_files)
         expected = generate(WithLabel(model, 1), vocab, 5, max_len=got["max_len"], seed=2 + 7_919)  # label 1 draws from its own stream
         assert [row["item"] for row in got["items"]] == [s.item for s in expected]
         scored = client.post("/api/score", json={"run": run_id, "items": ["ana"], "label": "girls"}).json()
-        assert scored["scores"][0]["log_prob"] == pytest.approx(score_labelled(model, vocab, ["ana"], label=0)[0].log_prob)
+        assert scored["items"][0]["log_prob"] == pytest.approx(score_labelled(model, vocab, ["ana"], label=0)[0].log_prob)
         for path, body in (("/api/next", {"prefix": "a"}), ("/api/sample", {"most_likely": True}),
                            ("/api/sample", {"label": "elf"})):
             bad = client.post(path, json={"run": run_id, **body})

@@ -15,7 +15,7 @@ from makemore.training.run_folder import TRAIN_STATE, read_meta
 from makemore.cli import main
 from makemore.data.items import read_items
 from makemore.errors import MakemoreError
-from makemore.training.pipeline import RunSpec, resume, run
+from makemore.training.pipeline import RunControl, RunSpec, resume, run
 from makemore.training.loop import Recipe, TrainingInterrupted
 
 RECIPE = dict(steps=60, batch_size=32, optimizer="adamw", lr=0.01, schedule="cosine", eval_interval=20)
@@ -37,7 +37,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, small_file, mode
     spec = RunSpec(model=model, recipe=Recipe(**RECIPE), seed=3)
     straight = run(items, spec, tmp_path / "straight")
     with pytest.raises(TrainingInterrupted) as stop:
-        run(items, RunSpec(model=model, recipe=Recipe(**RECIPE), seed=3), tmp_path / "stopped", should_stop=stop_after(stop_at))
+        run(items, RunSpec(model=model, recipe=Recipe(**RECIPE), seed=3), tmp_path / "stopped",
+            control=RunControl(should_stop=stop_after(stop_at)))
     assert stop.value.step == stop_at
     assert read_meta(tmp_path / "stopped")["status"] == "interrupted"
     assert (tmp_path / "stopped" / TRAIN_STATE).exists()

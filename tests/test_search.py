@@ -16,7 +16,7 @@ from makemore.errors import MakemoreError, ParameterError
 from makemore.models import build_model
 from makemore.training.pipeline import RunSpec, run
 from makemore.generation.scoring import score_items
-from makemore.generation.search import most_likely
+from .generating import most_likely
 from makemore.training.loop import Recipe
 
 from .conftest import call
@@ -130,4 +130,4 @@ def test_the_command_says_when_the_budget_ran_out(run_dir):
 def test_most_likely_with_sampling_controls_is_one_line_error(run_dir, options):
     code, out, err = call("sample", run_dir, "--most-likely", "5", *options)
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
-    assert err.startswith("makemore: error: --most-likely") and options[0] in err
+    assert err.startswith(f"makemore: error: {options[0]} does not apply with --most-likely") and "--top-p" in err

@@ -16,7 +16,7 @@ from makemore.data.items import PAD_TARGET, Vocab, build_sequences, build_window
 from makemore.errors import MakemoreError
 from makemore.models import MODELS, build_model, get_spec
 from makemore.training.pipeline import RunSpec, run
-from makemore.generation.sampler import generate
+from .generating import generate
 from makemore.generation.scoring import explain_item, next_char_probs, score_items
 from makemore.training.loop import Recipe, evaluate, train
 

@@ -17,7 +17,7 @@ import pytest
 
 from makemore.bounds import MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from makemore.generation.scoring import explain_item, percentile_of, score_items, top_next_chars
-from makemore.generation.search import most_likely
+from .generating import most_likely
 from makemore.serve.catalog import find_runs, load_catalog, run_ids
 from makemore.serve.config import ServeConfig, is_loopback
 
@@ -142,28 +142,28 @@ def test_most_likely_is_the_library_search_best_first(client, catalog):
 def test_score_is_score_items_with_explain_and_percentile(client, catalog):
     run = catalog.runs[RUN]
     data = post(client, "/api/score", {"run": RUN, "items": ["emma", "", "kaelynn"], "explain": True}).json()
-    assert [s["item"] for s in data["scores"]] == ["emma", "", "kaelynn"]
-    for s, expected in zip(data["scores"], score_items(run.model, run.vocab, ["emma", "", "kaelynn"])):
+    assert [s["item"] for s in data["items"]] == ["emma", "", "kaelynn"]
+    for s, expected in zip(data["items"], score_items(run.model, run.vocab, ["emma", "", "kaelynn"])):
         assert s["log_prob"] == pytest.approx(expected.log_prob) and s["nll_per_char"] == pytest.approx(expected.nll_per_char)
         assert s["percentile"] == pytest.approx(percentile_of(expected.log_prob, run.population))
         steps = explain_item(run.model, run.vocab, s["item"])
-        assert [c["p"] for c in s["chars"]] == pytest.approx([st.prob for st in steps])
-        assert [c["char"] for c in s["chars"]] == [*s["item"], "<end>"] and s["chars"][-1]["end"]
-    assert data["scores"][0]["chars"][0]["context"] == "..."  # the mlp's 3 boundaries
-    plain = post(client, "/api/score", {"run": RUN, "items": ["emma"]}).json()["scores"][0]
-    assert plain["chars"] == [] and plain["log_prob"] == pytest.approx(data["scores"][0]["log_prob"])
+        assert [c["prob"] for c in s["explain"]] == pytest.approx([st.prob for st in steps])
+        assert [c["char"] for c in s["explain"]] == [*s["item"], "<end>"] and s["explain"][-1]["end"]
+    assert data["items"][0]["explain"][0]["context"] == "..."  # the mlp's 3 boundaries
+    plain = post(client, "/api/score", {"run": RUN, "items": ["emma"]}).json()["items"][0]
+    assert "explain" not in plain and plain["log_prob"] == pytest.approx(data["items"][0]["log_prob"])
 
 
 def test_next_is_top_next_chars(client, catalog):
     run = catalog.runs[RUN]
     data = post(client, "/api/next", {"run": RUN, "prefix": "em", "k": 5}).json()
     expected = top_next_chars(run.model, run.vocab, "em", 5)
-    assert [r["p"] for r in data["next"]] == pytest.approx([p for _, p in expected])
+    assert [r["prob"] for r in data["next"]] == pytest.approx([p for _, p in expected])
     assert data["prefix"] == "em" and len(data["next"]) == 5
     everything = post(client, "/api/next", {"run": RUN, "prefix": ""}).json()["next"]
     assert len(everything) == 10
     every = post(client, "/api/next", {"run": RUN, "k": 1000}).json()["next"]
-    assert len(every) == run.vocab.size and sum(r["p"] for r in every) == pytest.approx(1.0)
+    assert len(every) == run.vocab.size and sum(r["prob"] for r in every) == pytest.approx(1.0)
     assert sum(r["end"] for r in every) == 1 and next(r for r in every if r["end"])["char"] == "<end>"
 
 
@@ -298,7 +298,7 @@ def test_a_run_whose_training_file_is_gone_still_serves_without_percentiles(tmp_
     catalog = load_catalog([tmp_path / "r"], {})
     client = TestClient(create_app(catalog), base_url="http://127.0.0.1")
     assert client.get("/api/runs").json()["runs"][0]["training_file"] is False
-    score = client.post("/api/score", json={"run": "r", "items": ["emma"]}).json()["scores"][0]
+    score = client.post("/api/score", json={"run": "r", "items": ["emma"]}).json()["items"][0]
     assert score["percentile"] is None and score["log_prob"] < 0
     novel = client.post("/api/sample", json={"run": "r", "novel": True})
     assert novel.status_code == 422 and novel.json()["error"]["field"] == "novel"
@@ -386,7 +386,7 @@ def test_a_taken_port_is_a_one_line_error(folder):
         port = taken.getsockname()[1]
         with pytest.raises(Exception) as e:
             bind(ServeConfig(port=port))
-    assert f"cannot listen on 127.0.0.1 port {port}" in str(e.value)
+    assert e.value.parameter == "port" and f"port {port} cannot be listened on at host 127.0.0.1" in str(e.value)
 
 
 def test_nothing_but_the_serve_command_imports_the_web_stack():
@@ -398,12 +398,12 @@ def test_nothing_but_the_serve_command_imports_the_web_stack():
 
 
 def test_a_bug_is_a_500_without_a_traceback(catalog, monkeypatch):
-    import makemore.serve.service as service
+    import makemore.trained as trained
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(service, "top_next_chars", broken)
+    monkeypatch.setattr(trained, "top_next_chars", broken)
     client = TestClient(create_app(catalog), base_url="http://127.0.0.1", raise_server_exceptions=False)
     response = client.post("/api/next", json={"run": RUN, "prefix": "em"})
     assert response.status_code == 500 and "internal error" in response.json()["error"]["message"]

@@ -4,8 +4,13 @@ Runs are trained once here, served on 127.0.0.1 by the real server, and the page
 would: choose the run, set a prefix and a temperature, generate (Enter, from the keyboard), see the
 items; type a prefix and see the next-character bars; score items and see each one's bars; ask for
 items ending with a string, then tick "most likely" and see the library's best-first items, and the
-note when the search's budget stops it. The screenshot the first test takes is the README's
-docs/serve.png. Skipped, with the reason, only where no browser can be found (.ci/run installs one).
+note when the search's budget stops it. Skipped, with the reason, only where no browser can be found
+(.ci/run installs one).
+
+The first test takes a screenshot of the whole page and checks it is a PNG of the page's size. It is saved
+under pytest's tmp_path unless the environment variable MAKEMORE_SCREENSHOT names where to save it:
+MAKEMORE_SCREENSHOT=1 writes the README's docs/serve.png, any other value is a path
+(MAKEMORE_SCREENSHOT=/tmp/serve.png). Only then is a file outside tmp_path written.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import pytest
 from .conftest import REPO, _names_dir
 from .serving import running_server, train_folder
 
-SCREENSHOT = REPO / "docs" / "serve.png"
+README_SCREENSHOT = REPO / "docs" / "serve.png"  # written only with MAKEMORE_SCREENSHOT=1
+WINDOW = (1400, 1000)  # the browser window's size in CSS pixels (the screenshot's width, and its least height)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -39,8 +45,9 @@ def browser():
     binary, driver_path = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                "--force-color-profile=srgb", "--hide-scrollbars", "--lang=en-US"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={WINDOW[0]},{WINDOW[1]}", "--force-color-profile=srgb", "--hide-scrollbars",
+                "--lang=en-US"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
@@ -86,7 +93,22 @@ def fill(browser, values: dict[str, str]) -> None:
         box.send_keys(value)
 
 
-def test_the_page_generates_scores_and_shows_next_characters(browser, catalog):
+def screenshot_path(tmp_path: Path) -> Path:
+    """Where the screenshot goes: MAKEMORE_SCREENSHOT's path ("1": docs/serve.png), else tmp_path/serve.png."""
+    given = os.environ.get("MAKEMORE_SCREENSHOT", "")
+    if not given:
+        return tmp_path / "serve.png"
+    return README_SCREENSHOT if given == "1" else Path(given)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a whole PNG file: its signature, its IHDR chunk first and its IEND chunk last."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", data[:16]
+    assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", data[-12:]  # not cut short
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_page_generates_scores_and_shows_next_characters(browser, catalog, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -128,25 +150,30 @@ def test_the_page_generates_scores_and_shows_next_characters(browser, catalog):
 
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors  # no script error, nothing blocked by the page's Content-Security-Policy
-        save_full_page(browser, SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 10_000
+        shot = screenshot_path(tmp_path)
+        width, height = save_full_page(browser, shot)
+    data = shot.read_bytes()
+    assert png_size(data) == (width, height) and width == WINDOW[0] and height >= WINDOW[1], (png_size(data), height)
+    assert len(data) > 10_000  # the page drawn, not a blank
 
 
-def save_full_page(browser, path: Path) -> None:
-    """The whole page as a PNG, below the window's fold included (Chrome's DevTools screenshot)."""
+def save_full_page(browser, path: Path) -> tuple[int, int]:
+    """The whole page as a PNG, below the window's fold included (Chrome's DevTools screenshot); its size in
+    CSS pixels (at scale 1, its size in pixels)."""
     height = browser.execute_script("return document.documentElement.scrollHeight")
     width = browser.execute_script("return document.documentElement.scrollWidth")
     shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+    return width, height
 
 
 def test_the_page_finds_the_most_likely_items_and_honours_an_ending(browser, catalog):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from makemore.generation.search import most_likely
+    from .generating import most_likely
 
     run = catalog.runs["essay/mlp"]
     find = browser.find_element

@@ -1,4 +1,4 @@
-"""The shape of the code: no import circles, a thin command line, bounds in one place.
+"""The shape of the code: layers that import one way, no import circles, a thin command line, bounds in one place.
 
 These read the source with `ast`; nothing is imported or run, so they take milliseconds.
 """
@@ -105,6 +105,99 @@ def test_imports_run_one_way_library_never_imports_the_cli():
         assert not graph[name] & commands, f"{name} imports a command module"
     for name in commands:  # command modules know no other command module
         assert not graph[name] & (commands - {name}), f"{name} imports another command module"
+
+
+# The layers, lowest first: a module may import its own layer and the ones below it, never one above.
+LAYERS = (
+    ("base", ("makemore", "makemore.errors", "makemore.bounds", "makemore.device")),
+    ("data", ("makemore.data",)),
+    ("models", ("makemore.models",)),
+    ("training", ("makemore.training",)),
+    ("generation", ("makemore.generation",)),
+    ("run", ("makemore.trained",)),
+    ("studies", ("makemore.studies",)),
+    ("front ends", ("makemore.cli", "makemore.serve", "makemore.__main__")),
+)
+TOP_LEVEL_MODULES_AT_MOST = 6
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the layer `module` belongs to (the longest prefix that names it)."""
+    best, depth = None, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > depth:
+                best, depth = i, len(prefix)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a higher layer, as "importer -> imported (layer -> layer)"."""
+    bad = []
+    for name, targets in sorted(graph.items()):
+        if name == "makemore":  # the package's lazy `mm.NAME` table imports nothing at import time
+            continue
+        for target in sorted(targets):
+            if target != "makemore" and layer_of(target) > layer_of(name):
+                bad.append(f"{name} -> {target} ({LAYERS[layer_of(name)][0]} -> {LAYERS[layer_of(target)][0]})")
+    return bad
+
+
+def test_every_module_is_in_a_layer_and_imports_run_down_the_layers():
+    graph = import_graph()
+    assert not layer_violations(graph), "imports against the layers: " + "; ".join(layer_violations(graph))
+
+
+def test_the_layer_check_catches_an_import_upwards():
+    graph = {"makemore.data.items": {"makemore.generation.sampler"}, "makemore.generation.sampler": {"makemore.data.items"},
+             "makemore.cli.common": {"makemore.trained"}}
+    assert layer_violations(graph) == ["makemore.data.items -> makemore.generation.sampler (data -> generation)"]
+
+
+def test_the_top_level_holds_at_most_six_modules_and_the_layers_are_folders():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= TOP_LEVEL_MODULES_AT_MOST, top
+    for folder in ("data", "models", "training", "generation", "studies", "cli", "serve"):
+        assert (PACKAGE / folder / "__init__.py").is_file(), folder
+
+
+def public_functions_outside_the_front_ends():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if {"cli", "serve"} & set(path.relative_to(PACKAGE).parts[:-1]):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                args = node.args
+                names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+                yield path.relative_to(PACKAGE), node.name, [n for n in names if n not in ("self", "cls")]
+
+
+def test_no_public_library_function_takes_more_than_eight_parameters():
+    wide = [f"{path}:{name} ({len(params)})" for path, name, params in public_functions_outside_the_front_ends()
+            if len(params) > 8]
+    assert not wide, f"more than 8 parameters (a request object wants to be made): {wide}"
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+|(?<![\w-])-[io] [A-Z]")
+
+
+def library_messages():
+    """Every string literal inside a `raise` of library code (outside cli/), with where it is."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "cli" in path.relative_to(PACKAGE).parts[:-1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for sub in ast.walk(node.exc):
+                    if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                        yield f"{path.relative_to(PACKAGE)}:{node.lineno}", sub.value
+
+
+def test_library_messages_name_parameters_not_flags():
+    assert FLAG.search("resume it with makemore train --resume DIR") and FLAG.search("pass it with -i FILE")
+    flags = [(where, text) for where, text in library_messages() if FLAG.search(text)]
+    assert not flags, f"library messages naming command-line flags: {flags}"
 
 
 def cli_functions():

@@ -5,8 +5,8 @@ The Python API (the CLI is a thin layer over it)::
     import makemore as mm
     items = mm.read_items("names.txt")
     meta = mm.run(items, mm.RunSpec(model="mlp", recipe=mm.get_recipe("mlp")), "runs/mlp")
-    model, vocab, meta = mm.load_run("runs/mlp")
-    print(mm.sample_items(model, vocab, n=5, max_len=30, seed=0))
+    run = mm.Run.load("runs/mlp")
+    print([s.item for s in run.generate(mm.GenerateRequest(n=5, seed=0)).items])
 
 Names are imported on first use, so `import makemore` (and `makemore --help`) stays fast.
 """
@@ -24,10 +24,9 @@ _API = {
     "get_recipe": "training.recipes", "PRESETS": "training.recipes",
     "RunSpec": "training.pipeline", "run": "training.pipeline", "resume": "training.pipeline",
     "load_run": "training.run_folder", "save_run": "training.run_folder",
-    "sample_items": "generation.sampler", "generate": "generation.sampler", "generate_labelled": "generation.sampler",
+    "Run": "trained", "GenerateRequest": "generation.request",
     "classify_items": "generation.classify", "score_labelled": "generation.classify", "LabelSet": "data.labels", "ItemLabels": "data.labels",
     "read_labelled": "data.labelled",
-    "most_likely": "generation.search", "MostLikely": "generation.search",
     "Constraint": "generation.constraints", "estimate_probability": "generation.constraints",
     "Decoder": "models.decoding",
     "score_items": "generation.scoring", "top_next_chars": "generation.scoring",
@@ -36,7 +35,7 @@ _API = {
     "diagnose": "studies.diagnostics", "format_diagnose": "studies.diagnostics",
     "measure_claims": "studies.claims", "format_claims": "studies.claims",
     "gradient_check": "studies.backprop", "compare_hand_and_autograd": "studies.backprop",
-    "check_controls": "generation.sampler",
+    "check_controls": "generation.request",
     "BOUNDS": "bounds",
     "MakemoreError": "errors", "ParameterError": "errors",
 }

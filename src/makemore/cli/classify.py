@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-
-from ..data.atomic import json_text
-from ..training.run_folder import load_run
-from ..generation.classify import classify_items
-from ..device import pick_device
-from ..errors import MakemoreError, ParameterError
-from ..data.labels import require_labels
-from ..generation.scoring import check_known
-from .common import FMT, add_common, set_threads, wrap
-from .generation import _item_options, _read_items_to_score, _write_lines
+from ..errors import MakemoreError
+from .common import FMT, add_common, load, read_items_to_score, wrap, write_json, write_lines
 
 PROBS_NOTE = ("probs: p(label | item) = p(label) p(item | label) / sum over labels of the same, with p(label) each "
               "label's share of the training items and p(item | label) the model's probability of the whole item")
 
 
 def cmd_classify(args) -> None:
-    model, vocab, meta = load_run(args.run_dir, pick_device(args.device))
-    set_threads(args.threads)
-    try:
-        labels = require_labels(model.label_set)
-    except ParameterError:
+    run = load(args)
+    if run.labels is None:
         raise MakemoreError(f"{args.run_dir} has no labels: it was trained on one list. Train on several "
-                            f"(makemore train -i a.txt -i b.txt ...) to classify") from None
-    items = _read_items_to_score(args, meta)
-    check_known(vocab, items, "the items")
-    results = classify_items(model, vocab, items, labels)
+                            f"(makemore train -i a.txt -i b.txt ...) to classify")
+    labels = run.labels
+    results = run.classify(read_items_to_score(args))
     if args.format == "json":
-        payload = {"run": str(args.run_dir), "labels": list(labels.names), "note": PROBS_NOTE,
-                   "items": [{"item": r.item, "label": r.label, "probs": r.probs} for r in results]}
-        sys.stdout.write(json_text(payload, indent=1))
+        write_json({"run": str(args.run_dir), "labels": list(labels.names), "note": PROBS_NOTE,
+                    "items": [{"item": r.item, "label": r.label, "probs": r.probs} for r in results]})
         return
     width = min(max([4, *(len(r.item) for r in results)]), 40)
     columns = [max(len(name), 6) for name in labels.names]
@@ -41,7 +27,7 @@ def cmd_classify(args) -> None:
     rows = [f"{r.item:<{width}}  {r.label:<{best}}" + "".join(f"  {r.probs[name]:>{w}.4f}"
                                                              for name, w in zip(labels.names, columns))
             for r in results]
-    _write_lines([header, *rows])
+    write_lines([header, *rows])
 
 
 def add_parsers(sub) -> None:

@@ -28,11 +28,15 @@ from ..training.run_folder import META, load_run
 from ..data.items import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
                     read_items)
 from ..data.builtin import locate_input, sha256_of
+from ..data.atomic import json_text
 from ..device import pick_device
+from ..trained import Run
+from ..training.recorded import TrainingDataMissing, drop_labelled_duplicates
+from ..training.recorded import recorded_input as library_recorded_input
 from ..errors import MakemoreError, ParameterError
 from ..data.labels import ItemLabels
 from ..training.pipeline import splits_for
-from ..data.labelled import LabelledItems, is_table, parse_source, read_labelled
+from ..data.labelled import is_table, parse_source, read_labelled
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -44,7 +48,10 @@ FLAG_OF = {"n": "-n", "k": "-k", "exclude": "--novel", "path": "-i", "items": "I
 
 
 def flag(parameter: str) -> str:
-    """The command-line flag of a library parameter: "batch_size" -> "--batch-size"."""
+    """The command-line flag of a library parameter: "batch_size" -> "--batch-size"; "items[1]" -> "ITEM 2"."""
+    indexed = re.fullmatch(r"(\w+)\[(\d+)\]", parameter)
+    if indexed:
+        return f"{flag(indexed[1])} {int(indexed[2]) + 1}"
     return FLAG_OF.get(parameter, "--" + parameter.replace("_", "-"))
 
 
@@ -211,7 +218,8 @@ def load_training_input(specs: list[str] | str, options: TextOptions | None = No
     read = len(data.items)
     dropped = None
     if dedupe:
-        data, dropped = _drop_labelled_duplicates(data)
+        data, dropped = drop_labelled_duplicates(data)
+        _check_after_dedupe(len(data.items), dropped)
     check_splittable(data.items)
     labels = None if data.labels is None else ItemLabels(data.labels, data.names, data.files)
     paths = [resolve_input_file(src.path) for src in sources]
@@ -238,70 +246,21 @@ def _check_after_dedupe(kept: int, dropped: int) -> None:
                             f"need at least {MIN_ITEMS} to split into train/val/test (train without --dedupe?)")
 
 
-def _drop_labelled_duplicates(data: LabelledItems) -> tuple[LabelledItems, int]:
-    """Each (item, label) pair once, at its first occurrence: the same name in two lists stays in both."""
-    labels = data.labels if data.labels is not None else [0] * len(data.items)
-    pairs, dropped = drop_duplicates(list(zip(data.items, labels)))
-    _check_after_dedupe(len(pairs), dropped)
-    kept = [label for _, label in pairs]
-    return LabelledItems([item for item, _ in pairs], None if data.labels is None else kept, data.names, data.files,
-                         data.skipped_empty), dropped
-
-
 def recorded_input(meta: dict, input_specs: list[str] | str | None, run_dir: Path
                    ) -> tuple[list[str], ItemLabels | None]:
-    """The items (and labels) a run was trained on, from the files it records (checked by sha256) or the
-    ones given with -i, read as they were read then; each (item, label) once if trained with --dedupe."""
-    recorded = meta.get("dataset", {})
-    if "inputs" not in recorded:  # one plain file: the way every unlabelled run records it
-        spec = input_specs[0] if isinstance(input_specs, list) and input_specs else input_specs
-        return load_recorded_items(meta, spec, run_dir)[0], None
-    entries = recorded["inputs"]
-    given = [input_specs] if isinstance(input_specs, str) else list(input_specs or [])
-    if given and len(given) != len(entries):
-        raise MakemoreError(f"{run_dir} was trained on {len(entries)} input(s); pass all of them with -i, in order")
-    specs = []
-    for k, entry in enumerate(entries):
-        path = resolve_input_file(parse_source(given[k]).path if given else entry["path"])
-        if not path.is_file():
-            raise MakemoreError(f"{path}, a training file of {run_dir}, is gone; pass the inputs with -i FILE")
-        if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
-            raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i")
-        specs.append(f"{entry['label']}={path}" if entry.get("label") is not None else str(path))
-    data = read_labelled(specs, resolve=Path, options=TextOptions(**recorded.get("text_options", {})),
-                         item_column=recorded.get("item_column"), label_column=recorded.get("label_column"))
-    if recorded.get("duplicates_dropped") is not None:
-        data = _drop_labelled_duplicates(data)[0]
-    labels = None if data.labels is None else ItemLabels(data.labels, data.names, data.files)
-    names = [entry["name"] for entry in meta.get("labels", [])]
-    if labels is not None and names and labels.names != names:
-        raise MakemoreError(f"the inputs of {run_dir} now give the labels {', '.join(labels.names)}, not the "
-                            f"{', '.join(names)} it was trained with")
-    return data.items, labels
+    """The items (and labels) a run was trained on, from the files it records or the ones given with -i
+    (the library's `recorded_input`); a one-line error with the -i hint when they cannot be found."""
+    specs = [input_specs] if isinstance(input_specs, str) else input_specs
+    try:
+        return library_recorded_input(meta, run_dir, specs, resolve_input_file)
+    except TrainingDataMissing as e:
+        raise MakemoreError(f"{e}{MISSING_HINT}") from None
 
 
 def add_dedupe_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the first occurrence of each item, before the split (recorded in run.json; "
                         "default: keep repeats, as the essay does)")
-
-
-def load_recorded_items(meta: dict, input_spec: str | None, run_dir: Path) -> tuple[list[str], Path]:
-    """The items a run was trained on: its recorded file (checked by sha256) or the one given with -i,
-    read with the text options the run recorded, each once if it was trained with --dedupe."""
-    recorded = meta.get("dataset", {})
-    spec = input_spec or recorded.get("path")
-    if not spec:
-        raise MakemoreError(f"{run_dir} does not record its training file; pass it with -i FILE")
-    path = resolve_input_file(spec)
-    if not path.is_file():
-        raise MakemoreError(f"{path}, the training file of {run_dir}, is gone; pass it with -i FILE")
-    if recorded.get("sha256") and sha256_of(path) != recorded["sha256"]:
-        raise MakemoreError(f"{path} is not the file {run_dir} was trained on (sha256 differs); pass the original with -i FILE")
-    items = read_items(path, TextOptions(**recorded.get("text_options", {})))
-    if recorded.get("duplicates_dropped") is not None:  # the split was made after dropping repeats
-        items = drop_duplicates(items)[0]
-    return items, path
 
 
 def load_run_and_splits(run_dir: str, input_spec: list[str] | str | None, device_name: str, with_items: bool = False):
@@ -346,3 +305,48 @@ def git_commit() -> str | None:
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+# ----------------------------------------------------------------------------- the commands that ask a run
+
+MISSING_HINT = "; pass the training file with -i FILE"  # what a CLI user can do when a run's training file moved
+
+
+def load(args) -> Run:
+    """The run of args.run_dir on --device (its training files: the recorded ones, or -i's), --threads set."""
+    inputs = getattr(args, "input", None)
+    run = Run.load(args.run_dir, args.device, inputs=[inputs] if isinstance(inputs, str) else inputs,
+                   resolve=resolve_input_file)
+    set_threads(args.threads)
+    return run
+
+
+def write_lines(lines) -> None:
+    out = sys.stdout
+    for line in lines:
+        out.write(line)
+        out.write("\n")
+    out.flush()
+
+
+def write_json(payload: dict) -> None:
+    sys.stdout.write(json_text(payload, indent=1))
+
+
+def read_items_to_score(args) -> list[str]:
+    """The items after RUN_DIR, or one per line on standard input (blank lines skipped, as in training files)."""
+    if args.items:
+        return list(args.items)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise MakemoreError("give the items to score after RUN_DIR, or one per line on standard input")
+    try:
+        raw = [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
+    except UnicodeDecodeError as e:
+        raise MakemoreError(f"standard input is not UTF-8 text (bad byte 0x{e.object[e.start]:02x}); "
+                            f"re-save it as UTF-8") from None
+    if raw:
+        raw[0] = raw[0].removeprefix("\ufeff")  # a byte-order mark is not part of the first item, as in files
+    raw = [line for line in raw if line.strip()]
+    if not raw:
+        raise MakemoreError("no items to score: standard input was empty")
+    return raw

@@ -10,256 +10,103 @@ import math
 import sys
 from pathlib import Path
 
-from ..data.atomic import json_text
-from ..bounds import MAX_LEN, MAX_SAMPLES
-from ..training.run_folder import load_run
-from ..data.items import TextOptions, read_items, split_labelled
-from ..device import pick_device
+from ..bounds import MAX_SAMPLES
+from ..data.items import TextOptions, read_items
 from ..errors import MakemoreError
+from ..generation.request import MAX_EXPANSIONS, GenerateRequest
+from ..generation.scoring import bigram_count_matrix, char_name
 from ..studies.plots import bigram_heatmap
-from ..generation.constraints import Constraint, check_constraint
-from ..generation.classify import score_labelled
-from ..data.labels import for_label, label_numbers
-from ..generation.sampler import check_controls, generate_labelled
-from ..generation.search import MAX_EXPANSIONS, most_likely
-from ..generation.scoring import (bigram_count_matrix, check_known, context_display, explain_item, percentile_of,
-                       token_display, top_next_chars, training_log_probs)
-from .common import FMT, add_common, checked, log, recorded_input, resolve_input_file, set_threads, wrap
-
-LOG_PROB_NOTE = ("log_prob: natural log of the item's probability under the model (temperature 1, no top-k/top-p/"
-                 "length masks), summed over its characters and the end token; the number `makemore score` prints")
-
-
-# ----------------------------------------------------------------------------- shared helpers
-
-def _item_options(meta: dict):
-    """The text options the run's training file was read with (lower-casing, NFC), to apply to typed items too."""
-    recorded = dict(meta.get("dataset", {}).get("text_options", {}))
-    try:
-        return TextOptions(**recorded)
-    except TypeError:
-        return TextOptions()
-
-
-def _training_items(meta: dict, input_spec: str | None, run_dir: str, why: str) -> list[str]:
-    """All items of the run's training file(s) (recorded paths checked by sha256, or -i FILE)."""
-    try:
-        spec = input_spec or meta.get("dataset", {}).get("path")
-        if spec and not resolve_input_file(spec).is_file():  # load_recorded_items would hash a missing file
-            raise MakemoreError(f"{spec} is not there any more (moved or deleted?)")
-        items, _ = recorded_input(meta, input_spec, Path(run_dir))
-    except MakemoreError as e:
-        hint = "" if "-i FILE" in str(e) else "; pass the training file with -i FILE"
-        raise MakemoreError(f"{why} needs the training items: {e}{hint}") from None
-    return items
-
-
-def _load(args):
-    device = pick_device(args.device)
-    model, vocab, meta = load_run(args.run_dir, device)
-    set_threads(args.threads)
-    return model, vocab, meta, device
-
-
-def _write_lines(lines) -> None:
-    out = sys.stdout
-    for line in lines:
-        out.write(line)
-        out.write("\n")
-    out.flush()
-
+from ..training.recorded import TrainingDataMissing
+from .common import (FMT, MISSING_HINT, add_common, checked, load, log, read_items_to_score, resolve_input_file, wrap,
+                     write_json, write_lines)
 
 # ----------------------------------------------------------------------------- sample
 
-def cmd_sample(args) -> None:
-    # every option is checked before the run is loaded
-    check_controls(n=args.n, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   min_len=args.min_len, prefix_len=len(args.prefix))
-    if args.most_likely and (args.temperature != 1.0 or args.top_k is not None or args.top_p is not None):
-        raise MakemoreError("--most-likely ranks items by the model's own probabilities; --temperature, --top-k and "
-                            "--top-p only shape random draws: leave them out")
-    check_constraint(None, Constraint(args.suffix, args.contains), prefix=args.prefix, min_len=args.min_len,
-                     max_len=args.max_len)
-    model, vocab, meta, device = _load(args)
-    options = _item_options(meta)
-    prefix, suffix, contains = (options.apply(t) if t else t for t in (args.prefix, args.suffix, args.contains))
-    max_len = args.max_len or max(min(2 * int(meta.get("max_item_len", 32)), MAX_LEN), args.min_len, len(prefix), 1)
-    check_controls(max_len=max_len, min_len=args.min_len, prefix_len=len(prefix))
-    for flag_name, text in (("--prefix", prefix), ("--suffix", suffix), ("--contains", contains)):
-        check_known(vocab, [text or ""], flag_name)
-    exclude = None
-    if args.novel:
-        exclude = _training_items(meta, args.input, args.run_dir, "--novel")
-    elif args.input:
+def sample_request(args) -> GenerateRequest:
+    """`sample`'s options as one request, checked before the run is loaded."""
+    ranked = args.most_likely is not None
+    request = GenerateRequest(n=args.n, seed=None if ranked else args.seed, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, suffix=args.suffix,
+                              contains=args.contains, min_len=args.min_len, max_len=args.max_len, novel=args.novel,
+                              label=args.label, most_likely=args.most_likely,
+                              max_expansions=args.max_expansions if ranked else None)
+    request.check()
+    if args.input and not args.novel:
         log("note: -i is only used with --novel; ignored")
-    if args.max_expansions != MAX_EXPANSIONS and not args.most_likely:
+    if args.max_expansions != MAX_EXPANSIONS and not ranked:
         log("note: --max-expansions is only used with --most-likely; ignored")
-    settings = {"prefix": prefix, "min_len": args.min_len, "max_len": max_len, "novel": args.novel,
-                **{k: v for k, v in (("suffix", suffix), ("contains", contains)) if v is not None}}
-    chosen = label_numbers(model.label_set, args.label)  # one line for an unknown label or an unlabelled run
-    if args.label:
-        settings["label"] = args.label
-    if args.most_likely:
-        return _sample_most_likely(args, model, vocab, exclude, settings, chosen)
-    samples = generate_labelled(model, vocab, args.n, max_len=max_len, seed=args.seed, device=device, prefix=prefix,
-                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_len=args.min_len,
-                                exclude=exclude, suffix=suffix, contains=contains, label=args.label)
+    return request
+
+
+def cmd_sample(args) -> None:
+    request = sample_request(args)
+    run = load(args)
+    try:
+        out = run.generate(request)
+    except TrainingDataMissing as e:
+        raise MakemoreError(f"--novel needs the training items: {e}{MISSING_HINT}") from None
+    if request.most_likely is not None:
+        _note_search(out, args)
     if args.format == "text":
-        _write_lines(s.item for s in samples)
-        return
-    settings = {"n": args.n, "seed": args.seed, "temperature": args.temperature, "top_k": args.top_k,
-                "top_p": args.top_p, **settings}
-    _write_scored(args, samples, settings)
-
-
-def _write_scored(args, samples, settings: dict, **extra) -> None:
-    """Items with their log-probabilities as csv or json (json with the settings and `extra` fields); a
-    labelled run's items also with their label (the one each was drawn for)."""
-    labelled = any(getattr(s, "label", None) is not None for s in samples)
-    if args.format == "csv":
+        if request.most_likely is None:
+            write_lines(s.item for s in out.items)
+            return
+        width = min(max([4, *(len(s.item) for s in out.items)]), 40)
+        write_lines([f"{'item':<{width}}  {'log_prob':>9}"] + [f"{s.item:<{width}}  {s.log_prob:>9.4f}" for s in out.items])
+    elif args.format == "csv":
+        labelled = any(s.label is not None for s in out.items)
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["item", "log_prob", *(["label"] if labelled else [])])
-        writer.writerows([s.item, f"{s.log_prob:.6f}", *([s.label] if labelled else [])] for s in samples)
-        return
-    payload = {"run": str(args.run_dir), "settings": settings, "note": LOG_PROB_NOTE, **extra,
-               "items": [{"item": s.item, "log_prob": round(s.log_prob, 6), **({"label": s.label} if labelled else {})}
-                         for s in samples]}
-    sys.stdout.write(json_text(payload, indent=1))
+        writer.writerows([s.item, f"{s.log_prob:.6f}", *([s.label] if labelled else [])] for s in out.items)
+    else:
+        write_json(out.to_json(str(args.run_dir)))
 
 
-def _sample_most_likely(args, model, vocab, exclude, settings: dict, chosen: list[int] | None) -> None:
-    """`sample --most-likely N`: the N most probable items, highest first, with their log-probabilities
-    (of a labelled run: under the one label given with --label)."""
-    if model.label_set is not None and (chosen is None or len(chosen) != 1):
-        raise MakemoreError(f"--most-likely ranks items under one label; pick it with --label "
-                            f"(this run's labels: {', '.join(model.label_set.names)})")
-    label = None if chosen is None else chosen[0]
-    found = most_likely(for_label(model, label), vocab, args.most_likely, max_len=settings["max_len"], prefix=settings["prefix"],
-                        min_len=args.min_len, exclude=exclude, suffix=settings.get("suffix"),
-                        contains=settings.get("contains"), max_expansions=args.max_expansions)
-    if not found.exact:
-        log(f"note: the search stopped at --max-expansions {args.max_expansions:,} prefixes: these are the best "
-            f"{len(found.items):,} items it found, not certainly the {args.most_likely:,} most likely; raise "
+def _note_search(out, args) -> None:
+    """On stderr: the search stopped at its budget (not certainly the best), or fewer items exist."""
+    if not out.exact:
+        log(f"note: the search stopped at --max-expansions {out.request.budget:,} prefixes: these are the best "
+            f"{len(out.items):,} items it found, not certainly the {args.most_likely:,} most likely; raise "
             f"--max-expansions for an exact answer")
-    elif len(found.items) < args.most_likely:
-        log(f"note: only {len(found.items):,} items fit these settings")
-    if args.format == "text":
-        width = min(max([4, *(len(s.item) for s in found.items)]), 40)
-        _write_lines([f"{'item':<{width}}  {'log_prob':>9}"] +
-                     [f"{s.item:<{width}}  {s.log_prob:>9.4f}" for s in found.items])
-        return
-    settings = {"most_likely": args.most_likely, "max_expansions": args.max_expansions, **settings}
-    _write_scored(args, found.items, settings, exact=found.exact, expansions=found.expansions)
+    elif len(out.items) < args.most_likely:
+        log(f"note: only {len(out.items):,} items fit these settings")
 
 
 # ----------------------------------------------------------------------------- score
 
-def _read_items_to_score(args, meta) -> list[str]:
-    options = _item_options(meta)
-    if args.items:
-        raw = list(args.items)
-    else:
-        if sys.stdin is None or sys.stdin.isatty():
-            raise MakemoreError("give the items to score after RUN_DIR, or one per line on standard input")
-        try:
-            raw = [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
-        except UnicodeDecodeError as e:
-            raise MakemoreError(f"standard input is not UTF-8 text (bad byte 0x{e.object[e.start]:02x}); "
-                                f"re-save it as UTF-8") from None
-        if raw:
-            raw[0] = raw[0].removeprefix("\ufeff")  # a byte-order mark is not part of the first item, as in files
-        raw = [line for line in raw if line.strip()]  # blank lines skipped, as in training files
-        if not raw:
-            raise MakemoreError("no items to score: standard input was empty")
-    return [options.apply(item) for item in raw]
-
-
-def _one_label(model, name: str | None) -> int | None:
-    """The number of the label named with --label (None: none named); one-line errors otherwise."""
-    chosen = label_numbers(model.label_set, name)
-    return None if chosen is None else chosen[0]
-
-
-def _training_population(model, vocab, meta: dict, args, label: int | None) -> list[float]:
-    """The sorted log-probabilities of the run's training-split items (of `label`'s items, under it), as
-    `score` scores: the population its percentiles are taken in."""
-    all_items = _training_items(meta, args.input, args.run_dir, "the percentile")
-    if model.label_set is None:
-        return training_log_probs(model, vocab, all_items, meta.get("split_seed", 42))
-    _, labels = recorded_input(meta, args.input, Path(args.run_dir))
-    train_items, train_labels = split_labelled(all_items, labels.of_item, meta.get("split_seed", 42))[0]
-    if label is not None:
-        train_items = [it for it, lb in zip(train_items, train_labels) if lb == label]
-    return sorted(s.log_prob for s in score_labelled(model, vocab, train_items, label=label))
-
-
 def cmd_score(args) -> None:
-    model, vocab, meta, _ = _load(args)
-    label = _one_label(model, args.label)
-    if args.explain and model.label_set is not None and label is None:
-        raise MakemoreError(f"--explain follows one label's model; pick it with --label "
-                            f"(this run's labels: {', '.join(model.label_set.names)})")
-    items = _read_items_to_score(args, meta)
-    check_known(vocab, items, "the items")
-    scores = score_labelled(model, vocab, items, label=label)
-    population = None
-    try:
-        population = _training_population(model, vocab, meta, args, label)
-    except MakemoreError as e:
-        log(f"note: percentile omitted ({e})")
-    rows, explained = [], []
-    for s in scores:
-        row = {"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char, "predicted": s.predicted}
-        if population is not None:
-            row["percentile"] = percentile_of(s.log_prob, population)
-        steps = explain_item(for_label(model, label), vocab, s.item) if args.explain else []
-        if args.explain:
-            row["explain"] = [{"context": context_display(vocab, step.context),
-                               "next": "<end>" if step.index == 0 else vocab.chars[step.index - 1],
-                               "prob": step.prob} for step in steps]
-        rows.append(row)
-        explained.append(steps)
+    run = load(args)
+    scores = run.score(read_items_to_score(args), label=args.label, explain=args.explain)
+    if scores.percentile_note:
+        log(f"note: percentile omitted ({scores.percentile_note}{MISSING_HINT})")
     if args.format == "json":
-        note = ("log_prob: natural log of the item's probability, summed over its characters and the end token; "
-                "nll_per_char: -log_prob / predicted (predicted = characters + end token)"
-                + ("; percentile: percent of the run's training-split items with a lower log_prob"
-                   if population is not None else ""))
-        sys.stdout.write(json_text({"run": str(args.run_dir), "note": note, "items": rows}, indent=1))
+        write_json(scores.to_json(str(args.run_dir)))
         return
-    width = min(max([4, *(len(r["item"]) for r in rows)]), 40)
-    header = f"{'item':<{width}}  {'log_prob':>9}  {'nll/char':>8}" + (f"  {'percentile':>10}" if population is not None else "")
-    lines = [header]
-    for r, steps in zip(rows, explained):
-        line = f"{r['item']:<{width}}  {r['log_prob']:>9.4f}  {r['nll_per_char']:>8.4f}"
-        if population is not None:
-            line += f"  {r['percentile']:>10.1f}"
-        lines.append(line)
-        shown = [context_display(vocab, step.context) for step in steps]
-        pad = max(map(len, shown), default=0)  # a sequence model's context grows along the item
-        for step, context in zip(steps, shown):
-            nll = -math.log(step.prob) if step.prob > 0 else float("inf")
-            lines.append(f"    {context:>{pad}} -> "
-                         f"{token_display(vocab, step.index):<8} p {step.prob:.5f}  -log p {nll:.4f}")
-    _write_lines(lines)
+    with_percentile = scores.percentile_note is None
+    width = min(max([4, *(len(s.item) for s in scores.items)]), 40)
+    lines = [f"{'item':<{width}}  {'log_prob':>9}  {'nll/char':>8}" + (f"  {'percentile':>10}" if with_percentile else "")]
+    for s in scores.items:
+        line = f"{s.item:<{width}}  {s.log_prob:>9.4f}  {s.nll_per_char:>8.4f}"
+        lines.append(line + (f"  {s.percentile:>10.1f}" if with_percentile else ""))
+        pad = max((len(t.context) for t in s.explain or []), default=0)  # a sequence model's context grows
+        for t in s.explain or []:
+            nll = -math.log(t.prob) if t.prob > 0 else float("inf")
+            shown = t.char if t.end else char_name(t.char)
+            lines.append(f"    {t.context:>{pad}} -> {shown:<8} p {t.prob:.5f}  -log p {nll:.4f}")
+    write_lines(lines)
 
 
 # ----------------------------------------------------------------------------- next
 
 def cmd_next(args) -> None:
-    model, vocab, meta, _ = _load(args)
-    label = _one_label(model, args.label)
-    if model.label_set is not None and label is None:
-        raise MakemoreError(f"this run has labels; say whose next character with --label "
-                            f"(one of: {', '.join(model.label_set.names)})")
-    prefix = _item_options(meta).apply(args.prefix)
-    top = top_next_chars(for_label(model, label), vocab, prefix, args.k)
+    run = load(args)
+    out = run.next(args.prefix, args.k, label=args.label)
     if args.format == "json":
-        rows = [{"next": "<end>" if i == 0 else vocab.chars[i - 1], "end": i == 0, "prob": p} for i, p in top]
-        sys.stdout.write(json_text({"prefix": prefix, "next": rows}, indent=1))
+        write_json(out.to_json(str(args.run_dir)))
         return
-    shown = [(token_display(vocab, i), p) for i, p in top]
+    shown = [(c.char if c.end else char_name(c.char), c.prob) for c in out.next]
     width = max(4, *(len(s) for s, _ in shown))
-    _write_lines([f"{'next':<{width}}  probability"] + [f"{s:<{width}}  {p:>11.5f}" for s, p in shown])
+    write_lines([f"{'next':<{width}}  probability"] + [f"{s:<{width}}  {p:>11.5f}" for s, p in shown])
 
 
 # ----------------------------------------------------------------------------- plot-bigrams

@@ -19,7 +19,7 @@ from ..studies.claims import format_claims, measure_claims
 from ..data.items import describe_duplicates
 from ..device import pick_device
 from ..studies.batchnorm import batchnorm_layers, batchnorm_study, format_batchnorm_study
-from ..studies.diagnostics import diagnose, diagnose_config, format_diagnose
+from ..studies.diagnostics import InitComparison, diagnose, diagnose_config, format_diagnose
 from ..errors import MakemoreError
 from ..studies.leaderboard import ENSEMBLE, default_entries, format_leaderboard, leaderboard
 from ..models import get_spec, trainable_models
@@ -134,9 +134,9 @@ def cmd_diagnose(args) -> None:
     diagnose_config(args.model, args.init)  # a bad model or init fails before any data is read
     items, _ = load_dataset(args.input)
     set_threads(args.threads)
+    compare = InitComparison(args.compare_recipe, args.compare_steps) if args.compare else None
     report = diagnose(items, model=args.model, init=args.init, batch_size=args.batch_size, steps=args.steps,
-                      seed=args.seed, compare=args.compare, compare_recipe=args.compare_recipe,
-                      compare_steps=args.compare_steps, on_start=lambda s: log(f"training {s}..."))
+                      seed=args.seed, compare=compare, on_start=lambda s: log(f"training {s}..."))
     print(format_diagnose(report))
     if args.out_dir:
         try:

@@ -15,7 +15,6 @@ from torch.distributed import DistError
 
 from ..data.atomic import remove_stale_temporaries
 from ..training.run_folder import METRICS, read_meta, read_metrics
-from ..generation.classify import label_report
 from ..device import pick_device
 from ..training.torchrun import from_environ, start, stop
 from ..errors import MakemoreError
@@ -23,10 +22,11 @@ from ..models import MODELS, build_model, trainable_models
 from ..studies.plots import loss_curve_chart
 from ..training.recipes import PRESETS, get_recipe
 from ..training.lock import run_lock
-from ..training.pipeline import RunSpec, evaluate_part, resume, run
+from ..training.pipeline import RunControl, RunSpec, resume, run
+from ..training.recorded import TrainingDataMissing
 from ..training.loop import OPTIMIZERS, SCHEDULES, TrainingInterrupted
-from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, eval_progress,
-                     load_run_and_splits, load_training_input, log, progress_callback, provenance, recorded_input,
+from .common import (FMT, MISSING_HINT, add_common, add_dedupe_option, add_text_options, checked, eval_progress,
+                     load, load_training_input, log, progress_callback, provenance, recorded_input,
                      refuse_existing_run, set_threads, text_options)
 from .config import config_file_record
 
@@ -67,9 +67,10 @@ def cmd_train(args) -> None:
                       f"vocabulary {dataset['vocab_size']}) on {where(device, parallel)}")
         extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
         with training_session(out_dir, args.model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
+            control = RunControl(on_progress=on_progress, should_stop=should_stop, on_eval=eval_progress(),
+                                 parallel=parallel)
             meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
-                                              on_progress=on_progress, should_stop=should_stop, parallel=parallel,
-                                              on_eval=eval_progress(), labels=labels),
+                                              control=control, labels=labels),
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
@@ -95,9 +96,9 @@ def resume_training(args) -> None:
         say(parallel, f"resuming {meta['model']} in {out_dir} from step {meta.get('step', 0):,} on "
                       f"{where(device, parallel)}")
         with training_session(out_dir, meta["model"], args.tensorboard, main) as (should_stop, on_progress):
-            meta = run_or_explain(lambda: resume(items, out_dir, device=device, on_progress=on_progress,
-                                                 should_stop=should_stop, parallel=parallel, on_eval=eval_progress(),
-                                                 labels=labels),
+            control = RunControl(on_progress=on_progress, should_stop=should_stop, on_eval=eval_progress(),
+                                 parallel=parallel)
+            meta = run_or_explain(lambda: resume(items, out_dir, device=device, control=control, labels=labels),
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
@@ -241,13 +242,11 @@ def progress_reporter(label: str, out_dir: Path, tensorboard: bool):
 # ----------------------------------------------------------------------------- eval, models
 
 def cmd_eval(args) -> None:
-    model, splits, meta, items, labels = load_run_and_splits(args.run_dir, args.input, args.device, with_items=True)
-    set_threads(args.threads)
-    on_eval = eval_progress()
-    result = {part: evaluate_part(model, splits, part, on_eval=on_eval) for part in ("train", "val", "test")}
-    report = None
-    if labels is not None:
-        report = label_report(model, splits, items, labels.of_item, model.label_set, meta.get("split_seed", 42))
+    try:
+        result = load(args).evaluate(on_progress=eval_progress())
+    except TrainingDataMissing as e:
+        raise MakemoreError(f"{e}{MISSING_HINT}") from None
+    report = result.pop("labels", None)
     if args.json:
         extra = {} if report is None else {"labels": asdict(report)}
         print(json.dumps({**{f"{k}_nll": v for k, v in result.items()}, **extra}))

@@ -52,7 +52,7 @@ def resolve_input(spec: str, *, data_dirs: list[Path], cache_dir: Path, download
         if candidate.is_file():
             if sha256_of(candidate) != ds.sha256:
                 raise MakemoreError(
-                    f"{candidate} is not the {spec} dataset (sha256 mismatch); remove it or point -i at it as a plain file"
+                    f"{candidate} is not the {spec} dataset (sha256 mismatch); remove it, or give its path to read it as a plain file"
                 )
             return candidate
     target = cache_dir / ds.filename

@@ -94,7 +94,7 @@ def read_items(path: str | Path, options: TextOptions = TextOptions(),
     hears about anything skipped (items over the length bound, with skip_long).
     """
     path = Path(path)
-    text = read_text(path, "a text file with one item per line, or -i names", "the items")
+    text = read_text(path, "a text file with one item per line", "the items")
     if "\n" not in text and sum(1 for part in text.split("\r") if part.strip()) > 1:
         raise MakemoreError(f"{path} separates its lines with a bare CR (old Mac line ends), so it reads as one line; "
                             f"convert it to LF line ends (e.g. tr '\\r' '\\n' < old.txt > new.txt)")

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 
 from .. import bounds
+from ..models.layers import eval_mode
 from ..models.reading import target_log_probs
 from ..data.items import BOUNDARY, Vocab
 from ..device import model_device
@@ -188,12 +189,8 @@ def estimate_probability(model: nn.Module, vocab: Vocab, prefix: str, constraint
     """
     if constraint.suffix is not None and constraint.contains is not None:
         return None
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return _estimate(model, vocab, prefix, constraint, walks)
-    finally:
-        model.train(was_training)
 
 
 def _estimate(model: nn.Module, vocab: Vocab, prefix: str, constraint: Constraint,

@@ -19,22 +19,22 @@ probability at temperature 1 without any of the masks above, summed over its cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy
 import torch
 import torch.nn as nn
 
 from ..models.reading import target_log_probs
-from .constraints import (ESTIMATE_WALKS, MAX_DRAWS, Constraint, check_constraint, draw_satisfying,
-                          estimate_probability, too_unlikely)
+from .constraints import (ESTIMATE_WALKS, check_constraint, draw_satisfying, estimate_probability,
+                          too_unlikely)
 from ..data.items import BOUNDARY, Vocab
-from ..data.labels import LabelSet, draw_labels, for_label, label_numbers
+from ..data.labels import LabelSet, WithLabel, draw_labels, for_label, label_numbers
 from ..models.decoding import Decoder
-from .. import bounds
 from ..device import model_device
-from ..bounds import MAX_LEN, MAX_SAMPLES
+from ..bounds import MAX_SAMPLES
+from ..models.layers import eval_mode
+from .request import GenerateRequest
 from ..errors import ParameterError
 
 BATCH_SIZE = 16_384  # items drawn together; larger requests are drawn in batches of this size
@@ -43,30 +43,12 @@ NOVEL_MAX_BATCHES = 50  # tries before generate(exclude=...) gives up
 
 
 class Sample(NamedTuple):
-    """One generated item and its log-probability under the model (nats, characters + end token).
-
-    A named tuple: 10,000 of them are made in 2.5 ms, against 4 ms for a frozen dataclass."""
+    """One generated item, its log-probability under the model (nats, characters + end token) and, on a
+    labelled run, the label it was drawn for. A named tuple: cheap to make by the ten thousand."""
 
     item: str
-    log_prob: float
-
-
-def check_controls(*, n: int | None = None, max_len: int | None = None, temperature: float = 1.0,
-                   top_k: int | None = None, top_p: float | None = None, min_len: int = 0, prefix_len: int = 0) -> None:
-    """Refuse impossible sampling settings with a one-line ParameterError naming the parameter, before any work.
-
-    Each value is held to its bound in `bounds.BOUNDS` (the command line parses with the same ones);
-    then the values are checked against each other.
-    """
-    for name, value in (("n", n), ("max_len", max_len), ("top_k", top_k), ("top_p", top_p)):
-        bounds.check_optional(name, value)
-    bounds.check("temperature", temperature)
-    bounds.check("min_len", min_len)
-    if max_len is not None:
-        if min_len > max_len:
-            raise ParameterError("min_len", f"({min_len}) is greater than max_len ({max_len})", related=("max_len",))
-        if prefix_len > max_len:
-            raise ParameterError("max_len", f"({max_len}) is shorter than the prefix ({prefix_len} characters)")
+    log_prob: float  # log p(item | label) on a labelled run
+    label: Optional[str] = None
 
 
 def truncate_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -160,7 +142,8 @@ def texts(vocab: Vocab, out: torch.Tensor, prefix: str = "") -> list[str]:
 
     Each index becomes its character's code point and each row one fixed-width numpy string, which ends at
     its first NUL: the boundary's code point is 0, and after an item's end its row holds only boundaries.
-    10x faster than decoding row by row (which a vocabulary holding NUL itself still takes)."""
+    One numpy view for the whole batch instead of a Python loop per row (which a vocabulary holding NUL
+    itself still takes)."""
     if "\0" in vocab.chars:
         return [prefix + vocab.decode(ix) for ix in index_lists(out, ())]
     points = numpy.array([0, *map(ord, vocab.chars)], dtype=numpy.uint32)[out.cpu().numpy()]  # (n, steps)
@@ -176,68 +159,30 @@ def prefix_log_prob(model: nn.Module, prefix: Sequence[int], device) -> float:
     return float(target_log_probs(model, X, Y).sum())
 
 
-def _batches(model, n, max_len, generator, prefix, temperature, top_k, top_p, min_len, batch_size, cache):
-    done = 0
-    batch_size = max(1, min(batch_size, BATCH_CHARS // max_len))  # long items: fewer at once, memory stays bounded
-    while done < n:
-        m = min(batch_size, n - done)
-        yield _sample_batch(model, m, max_len, generator, prefix, temperature, top_k, top_p, min_len, cache)
-        done += m
-
-
-def draw_batches(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *, prefix: Sequence[int] = (),
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, min_len: int = 0,
-                 batch_size: int = BATCH_SIZE, cache: bool = True) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def _draw_batches(model: nn.Module, n: int, max_len: int, generator: torch.Generator, request: GenerateRequest,
+                  prefix: Sequence[int], batch_size: int, cache: bool) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     """n items, drawn batch_size at a time: for each batch, (what was drawn after the prefix (m, steps), each
-    row ending at its first boundary; log-probabilities under the model (m,)), as `sample_with_log_probs` says."""
-    check_controls(max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
-                   prefix_len=len(prefix))
-    was_training = model.training
-    model.eval()
-    try:
-        yield from _batches(model, n, max_len, generator, list(prefix), temperature, top_k, top_p, min_len,
-                            batch_size, cache)
-    finally:
-        model.train(was_training)
+    row ending at its first boundary; log-probabilities under the model (m,)). The model is in eval mode
+    while drawing (BatchNorm uses its running statistics), then back in its own mode."""
+    batch_size = max(1, min(batch_size, BATCH_CHARS // max_len))  # long items: fewer at once, memory stays bounded
+    with eval_mode(model):
+        done = 0
+        while done < n:
+            m = min(batch_size, n - done)
+            yield _sample_batch(model, m, max_len, generator, list(prefix), request.temperature, request.top_k,
+                                request.top_p, request.min_len, cache)
+            done += m
 
 
-def sample_with_log_probs(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *,
-                          prefix: Sequence[int] = (), **controls) -> tuple[list[list[int]], list[float]]:
-    """n items as index lists (boundary removed, prefix included) and their log-probabilities under the model.
-
-    Each step gives the model every unfinished item's newest character at once (`decoding.Decoder`: a
-    sequence model carries its cache; a windowed model, or any model with cache=False, reads each item's
-    last block_size indices again, `contexts.next_logits`) and draws the next index from the controlled
-    softmax. The cache changes how the logits are computed, not what they are: the same seed gives the
-    same items either way (up to float rounding in the last digits of the logits). Model in eval mode while
-    sampling (BatchNorm uses its running statistics), then restored. Keyword controls: temperature, top_k,
-    top_p, min_len, batch_size (memory: it does not change the items) and cache.
-    """
-    return _collected(draw_batches(model, n, max_len, generator, prefix=prefix, **controls),
-                      lambda out: index_lists(out, prefix))
-
-
-def sample_texts(model: nn.Module, vocab: Vocab, n: int, max_len: int, generator: torch.Generator, *,
-                 prefix: Sequence[int] = (), **controls) -> tuple[list[str], list[float]]:
-    """`sample_with_log_probs` with the items as text (`texts`: decoded a batch at a time)."""
-    start = vocab.decode(prefix)
-    return _collected(draw_batches(model, n, max_len, generator, prefix=prefix, **controls),
-                      lambda out: texts(vocab, out, start))
-
-
-def _collected(batches, items_of) -> tuple[list, list[float]]:
-    """The batches' items (`items_of` each drawn table) and log-probabilities, in order, as two lists."""
-    items: list = []
-    log_probs: list[float] = []
-    for out, lp in batches:
-        items += items_of(out)
-        log_probs += lp.tolist()
-    return items, log_probs
-
-
-def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Generator, **controls) -> list[list[int]]:
-    """Draw n items as index lists (boundary removed); keyword controls as in `sample_with_log_probs`."""
-    return sample_with_log_probs(model, n, max_len, generator, **controls)[0]
+def sample_indices(model: nn.Module, n: int, max_len: int, generator: torch.Generator, *,
+                   prefix: Sequence[int] = (), cache: bool = True) -> list[list[int]]:
+    """n items from the model's own distribution (temperature 1, no masks) as index lists, boundary removed,
+    prefix included: the walks that estimate a constraint's probability (`constraints.estimate_probability`)."""
+    out: list[list[int]] = []
+    plain = GenerateRequest(n=n, max_len=max_len)
+    for drawn, _ in _draw_batches(model, n, max_len, generator, plain, prefix, BATCH_SIZE, cache):
+        out += index_lists(drawn, prefix)
+    return out
 
 
 def encode_prefix(vocab: Vocab, prefix: str) -> list[int]:
@@ -247,134 +192,114 @@ def encode_prefix(vocab: Vocab, prefix: str) -> list[int]:
     return encode_known(vocab, prefix, "the prefix")
 
 
-def generate(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, seed: int = 0,
-             device: str | torch.device | None = None, prefix: str = "", temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, min_len: int = 0,
-             exclude: Iterable[str] | None = None, max_batches: int = NOVEL_MAX_BATCHES,
-             batch_size: int = BATCH_SIZE, suffix: str | None = None, contains: str | None = None,
-             max_draws: int = MAX_DRAWS, cache: bool = True) -> list[Sample]:
-    """n items with their log-probabilities; the same seed (and settings) gives the same items.
+def generate(model: nn.Module, vocab: Vocab, request: GenerateRequest, *, exclude: Iterable[str] | None = None,
+             batch_size: int = BATCH_SIZE, cache: bool = True) -> list[Sample]:
+    """request.n items drawn from the model with the request's controls; the same seed gives the same items.
 
-    With `exclude` (e.g. the training items), only novel items are kept: none in `exclude`, no
-    duplicates. Batches of twice the missing count (at least 64) are drawn until there are exactly
-    n; after `max_batches` batches without enough, a ParameterError (of `exclude`) says how many were found.
-    Batches are drawn `batch_size` items at a time (memory), which does not change the items.
-
-    With `suffix` and/or `contains`, every item ends with / contains that string: the same distribution
-    conditioned on it, by exact rejection within `max_draws` draws (`makemore.generation.constraints`).
-    `cache=False` decodes without the sequence models' caches (`makemore.models.decoding`): slower, same items.
-    """
-    check_controls(n=n, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
-                   prefix_len=len(prefix))
-    bounds.check("seed", seed)
-    bounds.check("max_draws", max_draws)
-    constraint = Constraint(suffix, contains)
-    check_constraint(vocab, constraint, prefix=prefix, min_len=min_len, max_len=max_len)
-    device = torch.device(device) if device is not None else model_device(model)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    controls = dict(prefix=encode_prefix(vocab, prefix), temperature=temperature, top_k=top_k, top_p=top_p,
-                    min_len=min_len, batch_size=batch_size, cache=cache)
-
-    def draw(m: int) -> tuple[list[str], list[float]]:
-        return sample_texts(model, vocab, m, max_len, generator, **controls)
-
-    def walks() -> list[list[int]]:  # unconstrained items (temperature 1, no masks): the constraint's probability
-        return sample_indices(model, ESTIMATE_WALKS, max_len, torch.Generator(device=device).manual_seed(seed),
-                              prefix=controls["prefix"], cache=cache)
-
-    if constraint:
-        return _constrained(model, vocab, n, draw, constraint, exclude, max_draws, batch_size, walks, prefix)
-    if exclude is None:
-        return list(map(Sample._make, zip(*draw(n))))
-    return _novel(n, draw, set(exclude), max_batches)
-
-
-def _novel(n: int, draw, taken: set[str], max_batches: int) -> list[Sample]:
-    """Draw batches until n items outside `taken` (and new to each other) are found."""
-    found: list[Sample] = []
-    drawn = 0
-    for _ in range(max_batches):
-        need = n - len(found)
-        m = min(max(2 * need, 64), MAX_SAMPLES)  # a margin for repeats, without drawing far more than needed
-        items, log_probs = draw(m)
-        drawn += m
-        for item, lp in zip(items, log_probs):
-            if item not in taken:
-                taken.add(item)
-                found.append(Sample(item, lp))
-                if len(found) == n:
-                    return found
-    raise ParameterError(
-        "exclude", f"left only {len(found):,} of {n:,} new items after {max_batches} batches ({drawn:,} draws): the "
-                   f"model mostly repeats the excluded items or itself. Ask for fewer, or widen the sampling "
-                   f"(a higher temperature, a larger top-k, top-p or maximum length)")
-
-
-def _constrained(model, vocab: Vocab, n: int, draw, constraint: Constraint, exclude, max_draws: int,
-                 batch_size: int, walks, prefix: str) -> list[Sample]:
-    """n items satisfying the constraint (and new, with `exclude`), by rejection; an error past the budget."""
-    taken = None if exclude is None else set(exclude)
-
-    def accept(item: str) -> bool:
-        if not constraint.holds(item) or (taken is not None and item in taken):
-            return False
-        if taken is not None:
-            taken.add(item)
-        return True
-
-    def estimate() -> float | None:
-        return estimate_probability(model, vocab, prefix, constraint, walks())
-
-    drawn = draw_satisfying(draw, n, accept, max_draws, batch_size, estimate)
-    if len(drawn.found) < n:
-        raise too_unlikely(constraint, n, drawn, max_draws, estimate, novel=taken is not None)
-    return list(map(Sample._make, drawn.found))
-
-
-@dataclass(frozen=True)
-class LabelledSample:
-    """A generated item of a labelled run, with the label it was drawn for (None for an unlabelled run)."""
-
-    item: str
-    log_prob: float  # log p(item | label): nats, characters + end token
-    label: str | None
-
-
-def generate_labelled(model: nn.Module, vocab: Vocab, n: int, *, seed: int = 0, labels: LabelSet | None = None,
-                      label: str | Sequence[str] | None = None, **controls) -> list[LabelledSample]:
-    """`generate` for a run that may have labels: each item's label is `label` (one name), or drawn among those
-    named (all by default) by their share of the training items; then each label's items are generated
+    The request must be resolved (a seed and a max_len: `GenerateRequest.resolved`; `Run.generate` does it).
+    Each item's label (a labelled run: the model carries its `label_set`) is the request's label, or drawn
+    among those named (all by default) by their share of the training items; each label's items are drawn
     together, from the model seen as that label's (`labels.WithLabel`), and put back in the drawn order.
-    Every control of `generate` applies to each label (with `exclude`, novel across all of them)."""
-    labels = labels if labels is not None else getattr(model, "label_set", None)
-    chosen = label_numbers(labels, label)
-    bounds.check("n", n)
-    bounds.check("seed", seed)
-    drawn = draw_labels(n, labels, chosen, seed)
-    exclude = controls.pop("exclude", None)
-    taken = None if exclude is None else set(exclude)
-    out: list[LabelledSample | None] = [None] * n
+
+    Novelty: with request.novel, request.exclude or `exclude` (the run's training items), only items outside
+    them and new to each other come back; batches of twice the missing count are drawn until there are n,
+    and after NOVEL_MAX_BATCHES batches without enough, a ParameterError (of `exclude`) says how many were
+    found. With a suffix and/or contains, every item ends with / contains it: the same distribution conditioned
+    on it, by exact rejection within request.max_draws draws (`makemore.generation.constraints`).
+    batch_size (memory) and cache (`makemore.models.decoding`; False reads every item whole again) change how
+    the items are computed, not which.
+    """
+    request.check()
+    if request.seed is None or request.max_len is None:
+        raise ParameterError("request", "needs a seed and a max_len: resolve it first (GenerateRequest.resolved)")
+    check_constraint(vocab, request.constraint, prefix=request.prefix, min_len=request.min_len,
+                     max_len=request.max_len)
+    # a labelled run's model (a view of one label, `WithLabel`, is already that label's)
+    labels: LabelSet | None = None if isinstance(model, WithLabel) else getattr(model, "label_set", None)
+    chosen = label_numbers(labels, request.label)
+    drawn = draw_labels(request.n, labels, chosen, request.seed)
+    novel = request.novel or bool(request.exclude) or exclude is not None
+    taken = set(request.exclude) | set(exclude or ()) if novel else None
+    out: list[Sample | None] = [None] * request.n
     for k in sorted(set(drawn)):
         places = [i for i, lb in enumerate(drawn) if lb == k]
-        # each label its own random stream (label 0's is the seed itself, so an unlabelled run's items never changed)
-        label_seed = seed if k == 0 else (seed + 7_919 * k) % 2 ** 64
-        samples = generate(for_label(model, k), vocab, len(places), seed=label_seed, exclude=taken, **controls)
+        # each label its own random stream (label 0's is the seed itself: an unlabelled run's stream)
+        label_seed = request.seed if k == 0 else (request.seed + 7_919 * k) % 2 ** 64
         name = None if labels is None else labels.names[k]
-        for i, s in zip(places, samples):
-            out[i] = LabelledSample(s.item, s.log_prob, name)
-            if taken is not None:
-                taken.add(s.item)
+        one = _Drawer(model if labels is None else for_label(model, k), vocab, request, label_seed, batch_size, cache)
+        for i, s in zip(places, one.items(len(places), taken)):
+            out[i] = Sample(s.item, s.log_prob, name)
     return out  # type: ignore[return-value]
 
 
-def sample_items(model: nn.Module, vocab: Vocab, n: int, max_len: int, seed: int,
-                 device: str | torch.device = "cpu", label: str | Sequence[str] | None = None,
-                 labels: LabelSet | None = None, **controls) -> list[str]:
-    """n new items as text; the same seed gives the same items. Keyword controls as in `generate`
-    (prefix, temperature, top_k, top_p, min_len, exclude, suffix, contains). For a labelled run,
-    `label` picks the label (or labels) to sample (`generate_labelled`; `labels` defaults to the
-    run's, which `load_run` attaches to its model)."""
-    if label is None and labels is None and getattr(model, "label_set", None) is None:
-        return [s.item for s in generate(model, vocab, n, max_len=max_len, seed=seed, device=device, **controls)]
-    return [s.item for s in generate_labelled(model, vocab, n, seed=seed, labels=labels, label=label, max_len=max_len,
-                                              device=device, **controls)]
+class _Drawer:
+    """One label's items (or an unlabelled run's): plain draws, novel ones, or ones meeting a constraint."""
+
+    def __init__(self, model: nn.Module, vocab: Vocab, request: GenerateRequest, seed: int, batch_size: int,
+                 cache: bool):
+        self.model, self.vocab, self.request, self.seed = model, vocab, request, seed
+        self.batch_size, self.cache = batch_size, cache
+        self.device = model_device(model)  # the random stream lives where the model does
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.prefix = encode_prefix(vocab, request.prefix)
+
+    def draw(self, m: int) -> tuple[list[str], list[float]]:
+        """m items as text (decoded a batch at a time) and their log-probabilities."""
+        items: list[str] = []
+        log_probs: list[float] = []
+        for out, lp in _draw_batches(self.model, m, self.request.max_len, self.generator, self.request, self.prefix,
+                                     self.batch_size, self.cache):
+            items += texts(self.vocab, out, self.request.prefix)
+            log_probs += lp.tolist()
+        return items, log_probs
+
+    def walks(self) -> list[list[int]]:
+        """Unconstrained items (temperature 1, no masks): where a constraint's probability is estimated."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        return sample_indices(self.model, ESTIMATE_WALKS, self.request.max_len, generator, prefix=self.prefix,
+                              cache=self.cache)
+
+    def items(self, n: int, taken: set[str] | None) -> list[Sample]:
+        """n items; outside `taken` and new to each other when it is a set (which grows with them)."""
+        if self.request.constraint:
+            return self._constrained(n, taken)
+        if taken is None:
+            return [Sample(item, lp) for item, lp in zip(*self.draw(n))]
+        return self._novel(n, taken)
+
+    def _novel(self, n: int, taken: set[str]) -> list[Sample]:
+        found: list[Sample] = []
+        drawn = 0
+        for _ in range(NOVEL_MAX_BATCHES):
+            m = min(max(2 * (n - len(found)), 64), MAX_SAMPLES)  # a margin for repeats, not far more than needed
+            items, log_probs = self.draw(m)
+            drawn += m
+            for item, lp in zip(items, log_probs):
+                if item not in taken:
+                    taken.add(item)
+                    found.append(Sample(item, lp))
+                    if len(found) == n:
+                        return found
+        raise ParameterError(
+            "exclude", f"left only {len(found):,} of {n:,} new items after {NOVEL_MAX_BATCHES} batches ({drawn:,} "
+                       f"draws): the model mostly repeats the excluded items or itself. Ask for fewer, or widen the "
+                       f"sampling (a higher temperature, a larger top-k, top-p or maximum length)")
+
+    def _constrained(self, n: int, taken: set[str] | None) -> list[Sample]:
+        """n items satisfying the constraint (and new, with `taken`), by rejection; an error past the budget."""
+        constraint = self.request.constraint
+
+        def accept(item: str) -> bool:
+            if not constraint.holds(item) or (taken is not None and item in taken):
+                return False
+            if taken is not None:
+                taken.add(item)
+            return True
+
+        def estimate() -> float | None:
+            return estimate_probability(self.model, self.vocab, self.request.prefix, constraint, self.walks())
+
+        drawn = draw_satisfying(self.draw, n, accept, self.request.max_draws, self.batch_size, estimate)
+        if len(drawn.found) < n:
+            raise too_unlikely(constraint, n, drawn, self.request.max_draws, estimate, novel=taken is not None)
+        return [Sample(item, lp) for item, lp in drawn.found]

@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from ..models.layers import eval_mode
 from ..models.reading import layout_of, max_context, next_logits, target_log_probs
 from ..data.items import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows, split_items
 from .. import bounds
@@ -106,16 +107,12 @@ def score_items(model: nn.Module, vocab: Vocab, items: Sequence[str], batch_size
 def _window_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int) -> torch.Tensor:
     """log p(Y[i] | X[i]) for every window, float64 on the CPU; model in eval mode meanwhile."""
     device = model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        parts = []
+    parts = []
+    with eval_mode(model):
         for i in range(0, X.shape[0], batch_size):
             logits, _ = model(X[i:i + batch_size].to(device))
             lp = torch.log_softmax(logits.float(), dim=-1).gather(1, Y[i:i + batch_size, None].to(device))
             parts.append(lp.squeeze(1).double().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(parts)
 
 
@@ -126,15 +123,11 @@ def _sequence_log_probs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batc
     """
     device = model_device(model)
     rows = max(1, batch_size // X.shape[1])
-    was_training = model.training
-    model.eval()
-    try:
-        parts = []
+    parts = []
+    with eval_mode(model):
         for i in range(0, X.shape[0], rows):
             xb, yb = X[i:i + rows].to(device), Y[i:i + rows].to(device)
             parts.append(target_log_probs(model, xb, yb)[yb >= 0].cpu())  # row by row: item order
-    finally:
-        model.train(was_training)
     return torch.cat(parts)
 
 
@@ -162,12 +155,8 @@ def explain_item(model: nn.Module, vocab: Vocab, item: str) -> list[CharStep]:
 def next_char_probs(model: nn.Module, vocab: Vocab, prefix: str) -> torch.Tensor:
     """p(next | prefix) over the vocabulary, shape (V,), index 0 the end token; float64 on the CPU."""
     codes = encode_known(vocab, prefix, "the prefix")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         logits = next_logits(model, torch.tensor([[BOUNDARY, *codes]], dtype=torch.long, device=model_device(model)))
-    finally:
-        model.train(was_training)
     return torch.softmax(logits.float(), dim=-1)[0].double().cpu()
 
 

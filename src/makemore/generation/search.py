@@ -30,20 +30,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import torch
 import torch.nn as nn
 
-from .. import bounds
-from .constraints import Constraint, check_constraint
+from .constraints import check_constraint
 from ..models.reading import next_logits
 from ..data.items import BOUNDARY, Vocab
 from ..device import model_device
-from .sampler import Sample, check_controls, encode_prefix, prefix_log_prob
+from ..errors import ParameterError
+from ..models.layers import eval_mode
+from .request import GenerateRequest
+from .sampler import Sample, encode_prefix, prefix_log_prob
 
-MAX_EXPANSIONS = 100_000  # default budget of prefixes expanded
 EXPAND_BATCH = 128  # prefixes read in one model call
 
 
@@ -56,34 +57,31 @@ class MostLikely:
     expansions: int  # prefixes expanded
 
 
-def most_likely(model: nn.Module, vocab: Vocab, n: int, *, max_len: int, prefix: str = "", min_len: int = 0,
-                exclude: Iterable[str] | None = None, suffix: str | None = None, contains: str | None = None,
-                max_expansions: int = MAX_EXPANSIONS) -> MostLikely:
-    """The n most probable complete items (end token included) of max_len characters or fewer under the model.
+def most_likely(model: nn.Module, vocab: Vocab, request: GenerateRequest,
+                exclude: Iterable[str] | None = None) -> MostLikely:
+    """The `request.most_likely` most probable complete items (end token included) of at most request.max_len
+    characters under the model, within `request.budget` prefixes expanded.
 
-    Every item starts with `prefix` and has at least `min_len` characters; with `exclude` (e.g. the
-    training items), none of those; with `suffix` / `contains`, only items that end with / contain it.
-    Fewer than n items come back only when fewer exist (e.g. a short max_len over a small vocabulary).
+    Every item starts with the request's prefix and has at least min_len characters; none is in `exclude`
+    (with novel, the run's training items); with suffix / contains, only items that end with / contain it.
+    Fewer items come back only when fewer exist (e.g. a short max_len over a small vocabulary).
     """
-    bounds.check("n", n, key="most_likely.n")
-    bounds.check("max_expansions", max_expansions)
-    check_controls(max_len=max_len, min_len=min_len, prefix_len=len(prefix))
-    constraint = Constraint(suffix, contains)
-    check_constraint(vocab, constraint, prefix=prefix, min_len=min_len, max_len=max_len)
-    codes = encode_prefix(vocab, prefix)
+    request = replace(request, most_likely=request.count)
+    request.check()
+    if request.max_len is None:
+        raise ParameterError("max_len", "is needed for a search: the longest item it may rank")
+    constraint, min_len = request.constraint, request.min_len
+    check_constraint(vocab, constraint, prefix=request.prefix, min_len=min_len, max_len=request.max_len)
+    codes = encode_prefix(vocab, request.prefix)
     taken = set(exclude) if exclude is not None else set()
 
     def counts(ix: tuple[int, ...]) -> bool:
         item = vocab.decode(list(ix))
         return len(ix) >= min_len and constraint.holds(item) and item not in taken
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         start = prefix_log_prob(model, codes, model_device(model)) if codes else 0.0
-        return _search(model, vocab, n, tuple(codes), start, max_len, counts, max_expansions)
-    finally:
-        model.train(was_training)
+        return _search(model, vocab, request.count, tuple(codes), start, request.max_len, counts, request.budget)
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .reading import next_logits, position_logits
 from .decoding import has_steps, step_limit
-from .layers import cross_entropy
+from .layers import cross_entropy, eval_mode
 from .registry import build_model, get_spec, register
 
 
@@ -111,9 +111,5 @@ def _state_size(member: nn.Module) -> int:
     member with BatchNorm computes its initial state from running statistics, as it decodes)."""
     if not has_steps(member):
         return 0
-    was_training = member.training
-    member.eval()
-    try:
+    with eval_mode(member):
         return len(member.init_state(1))
-    finally:
-        member.train(was_training)

@@ -26,8 +26,8 @@ def settle_vector_math() -> None:
     global it caches the answer in before it overwrites it with its own index (5). A second thread
     reading it in between picks its kernel one accuracy block too far in the table: the AVX2
     low-accuracy (EP) tanh, about 1e-5 off, for its whole chunk of that one call. So, now and then, a
-    process's first training step (or first evaluation) got other bits than the same step in another
-    process, and a stopped-and-resumed run ended with other bytes than one never stopped (pytorch
+    process's first training step (or first evaluation) would get other bits than the same step in another
+    process, and a stopped-and-resumed run would end with other bytes than one never stopped (pytorch
     issue 188792). One element is computed on the calling thread alone: after it the cached CPU is
     final, for every function and dtype. Nothing else changes: the same kernels give the same bits.
     """
@@ -44,7 +44,7 @@ class Dropout(nn.Dropout):
     """nn.Dropout, with a cheaper draw on the CPU: each element kept with probability 1 - p, times 1/(1 - p).
 
     On the CPU, nn.Dropout draws one float per element (bernoulli_), and the Mersenne Twister behind it runs
-    on one thread: in a 3-layer transformer's training step the draws were 30% of the time. Here one 64-bit
+    on one thread: in a small transformer's training step the draws take a large share of the time. Here one 64-bit
     draw (63 random bits) gives four elements 15 bits each, and an element is dropped when its 15 bits, read
     as a number, fall below round(p * 2^15): a quarter of the random numbers. p is so read to 1/32,768 (0.1 as
     0.100006); the kept elements are scaled by the inverse of the exact keep probability, so the expected
@@ -174,7 +174,7 @@ class LabelEmbedding(nn.Module):
     indices around carry the label without knowing of it; `split` takes an index apart again.
     With one label (every unlabelled run) there is nothing to tell apart: the table is a single
     zero row, not a parameter, and `add` leaves its input as it is, so such a model has the
-    parameters, state-dict keys and numbers it had before labels existed.
+    parameters, state-dict keys and numbers of a model without labels.
 
     The table starts at zero: a labelled model begins as the pooled model and learns, from the
     gradients, only where the labels differ.
@@ -208,9 +208,23 @@ def split_labels(idx: torch.Tensor, vocab_size: int, n_labels: int) -> tuple[tor
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """The model in eval mode inside the block (BatchNorm reads its running statistics, dropout is off);
     its own mode comes back afterwards, on an error too."""
-    was_training = model.training
-    model.eval()
-    try:
+    with _in_mode(model, training=False):
         yield model
+
+
+@contextmanager
+def train_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """`eval_mode`'s counterpart: the model in train mode inside the block, as at a training step (BatchNorm
+    normalises by the batch); its own mode comes back afterwards, on an error too."""
+    with _in_mode(model, training=True):
+        yield model
+
+
+@contextmanager
+def _in_mode(model: nn.Module, training: bool) -> Iterator[None]:
+    was_training = model.training
+    model.train(training)
+    try:
+        yield
     finally:
         model.train(was_training)

@@ -70,8 +70,8 @@ class CausalSelfAttention(nn.Module):
         values[:, :, t] = v.view(B, nh, hs)
         # One query per row. Measured on the CPU: up to a few dozen rows one fused scaled_dot_product_attention
         # call is fastest (fewest ops); from about 64 rows on, these pieces are: the scores as one batched
-        # matmul with the 1/sqrt(hs) folded in, softmax written out in place (torch.softmax is ~6x slower on
-        # rows of ~10), the weighted sum of values elementwise. The newest position sees every cached one: no mask.
+        # matmul with the 1/sqrt(hs) folded in, softmax written out in place (torch.softmax's overhead dominates
+        # on rows of ~10), the weighted sum of values elementwise. The newest position sees every cached one: no mask.
         if B <= FUSED_ROWS:
             y = F.scaled_dot_product_attention(q.reshape(B, nh, 1, hs), keys[:, :, :t + 1], values[:, :, :t + 1])
             return self.c_proj(y.view(B, C))
@@ -92,8 +92,8 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: nn
 
     What F.scaled_dot_product_attention computes, written out for training on the CPU: there its dropout
     draws a float per weight and it checks its masks for fully masked rows; written out, the weights go
-    through `layers.Dropout` (with it, names' transformers train 1.3x faster per step at two threads,
-    `benchmarks/train_step.py`)."""
+    through `layers.Dropout`, which draws a quarter of the random numbers (`benchmarks/train_step.py` times
+    the two)."""
     T = q.shape[2]
     att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))  # (B, nh, T, T)
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu_(1)  # (T, T): True above the diagonal
@@ -135,7 +135,7 @@ class Block(nn.Module):
 
         Written with function calls (`layer_norm`, `MLP.step`) rather than module calls: a module call's
         machinery (hooks, the eval-mode dropout) costs microseconds, and a cached step of a names
-        transformer is so small that skipping it makes sampling about 4% faster."""
+        transformer is so small that those microseconds show in sampling."""
         x = x + self.attn.step(layer_norm(self.ln_1, x), keys, values, t)
         return x + self.mlp.step(layer_norm(self.ln_2, x))
 

@@ -4,7 +4,9 @@ Why FastAPI + uvicorn: the conventional, well-kept Python pair (FastAPI on Starl
 as the ASGI server), an async event loop that keeps the page responsive while model calls run in a
 bounded thread pool, a test client for API tests without a socket, and the OpenAPI document for
 free (/api/openapi.json). Requests are read and checked by `schemas` (the library's bounds), not by
-pydantic, so every refusal carries the same JSON shape: {"error": {"field", "message", "allowed"}}.
+pydantic, so every refusal carries the same JSON shape: {"error": {"field", "message", "allowed"}}. The
+document declares, for each route, every status it answers with its body (`error_responses`): that shape,
+or plain text for the 503 uvicorn answers itself at its connection limit.
 
 Safety: runs are fixed at startup and named by id; bodies are bounded; on a loopback address only
 requests whose Host is a loopback name are answered (a web page elsewhere cannot reach the server
@@ -16,6 +18,7 @@ the browser asking first, and the server never says yes); the page may load noth
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import math
 import socket
@@ -31,10 +34,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import MakemoreError
+from ..errors import ParameterError
 from .catalog import Catalog
 from .config import ServeConfig, is_loopback
-from .schemas import INSIDE, NEXT, SAMPLE, SCORE, ApiError, Field, json_schema, parse_body
+from .schemas import INSIDE, NEXT, SAMPLE, SCORE, ApiError, Field, error_json_schema, json_schema, parse_body
 from .service import Job, health, list_runs, prepare_inside, prepare_next, prepare_sample, prepare_score
 
 STATIC = Path(__file__).resolve().parent / "static"  # shipped in the package (package data): the page works offline
@@ -52,6 +55,35 @@ ROUTES: tuple[tuple[str, Callable[[Catalog, dict], Job], Sequence[Field], str], 
     ("/api/next", prepare_next, NEXT, "The k most likely next characters after a prefix"),
     ("/api/inside", prepare_inside, INSIDE, "Bigram counts of the training file and the 2D character embeddings"),
 )
+ERROR_SCHEMA = "Error"  # the component of the OpenAPI document that every JSON error body refers to
+
+
+def error_responses(config: ServeConfig, post: bool) -> dict[int, dict[str, Any]]:
+    """Every status but 200 that a route answers (`post`: a POST route of ROUTES, else GET /api/health or
+    /api/runs), with what it means and its body, for the OpenAPI document (FastAPI's `responses=`)."""
+    host = ('the Host header is not a loopback name while the server listens on a loopback address '
+            '(field "Host")')
+    described = {400: host}
+    if post:
+        described = {
+            400: f'the body is not UTF-8, not valid JSON or not a JSON object (field "body"); or {host}',
+            404: 'no run of that id on this server (field "run"; GET /api/runs lists them)',
+            413: f'the body is larger than {config.max_body_bytes:,} bytes (ServeConfig.max_body_bytes; field "body")',
+            415: 'the Content-Type header is not application/json (field "body")',
+            422: 'a field is missing, unknown, of the wrong type or outside its bounds, or it conflicts with another: '
+                 '"field" names it and "allowed" says what it takes',
+        }
+    described[405] = "this route does not take that method: GET /api/health and /api/runs, POST the others"
+    described[500] = "a bug in makemore: the message says so, and no traceback is sent"
+    json_error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    responses: dict[int, dict[str, Any]] = {status: {"description": text, "content": json_error}
+                                            for status, text in sorted(described.items())}
+    responses[503] = {  # uvicorn answers it before the app sees the request: its own plain text, not JSON
+        "description": f"the server holds as many connections as it takes (ServeConfig.max_connections, "
+                       f"{config.max_connections:,} here); the HTTP server answers \"Service Unavailable\" in plain "
+                       f"text; try again",
+        "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return responses
 
 
 class Json(JSONResponse):
@@ -90,8 +122,9 @@ def create_app(catalog: Catalog, config: ServeConfig = ServeConfig(),
     app = FastAPI(title="makemore", version=__version__, lifespan=lifespan, default_response_class=Json,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",  # the docs pages load a CDN: off
                   description="Generate, score and look inside makemore runs. Every error: "
-                              '{"error": {"field", "message", "allowed"}}.')
+                              '{"error": {"field", "message", "allowed"}}, but a 503 (plain text).')
     _add_guards(app, hosts)
+    _declare_error_schema(app)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -99,19 +132,34 @@ def create_app(catalog: Catalog, config: ServeConfig = ServeConfig(),
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/api/health", summary="The server is up: its version and how many runs it serves")
+    @app.get("/api/health", summary="The server is up: its version and how many runs it serves",
+             responses=error_responses(config, post=False))
     async def get_health():
         return health(catalog)
 
-    @app.get("/api/runs", summary="Every run served (id, model, params, metrics, labels...) and results tables")
+    @app.get("/api/runs", summary="Every run served (id, model, params, metrics, labels...) and results tables",
+             responses=error_responses(config, post=False))
     async def get_runs():
         return list_runs(catalog)
 
     for path, prepare, schema, summary in ROUTES:
+        body = {"required": True, "content": {"application/json": {"schema": json_schema(schema)}}}
         app.add_api_route(path, _endpoint(catalog, config, pool, prepare), methods=["POST"], summary=summary,
-                          openapi_extra={"requestBody": {"required": True, "content": {
-                              "application/json": {"schema": json_schema(schema)}}}})
+                          responses=error_responses(config, post=True), openapi_extra={"requestBody": body})
     return app
+
+
+def _declare_error_schema(app: FastAPI) -> None:
+    """The error body (`ApiError.payload()`) as the component ERROR_SCHEMA of the app's OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI's document, kept in app.openapi_schema
+            document.setdefault("components", {}).setdefault("schemas", {})[ERROR_SCHEMA] = error_json_schema()
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _endpoint(catalog: Catalog, config: ServeConfig, pool: ThreadPoolExecutor,
@@ -177,16 +225,28 @@ def _hostname(host: str) -> str:
 
 
 def bind(config: ServeConfig) -> socket.socket:
-    """A listening socket at config.host:config.port, or a MakemoreError (port taken, unknown host) before serving."""
+    """A listening socket at config.host:config.port; before serving, a ParameterError naming the ServeConfig
+    parameter at fault: `host` when it is no address of this machine, `port` when the port is taken or not allowed."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
+    except OSError as e:  # socket.gaierror: a name that does not resolve
+        raise _host_error(config, e) from None
+    sock = socket.socket(family, kind, proto)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as e:
-        raise MakemoreError(f"cannot listen on {config.host} port {config.port}: {e.strerror or e}; "
-                            f"choose another --port or --host") from None
+        sock.close()
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise _host_error(config, e) from None
+        raise ParameterError("port", f"{config.port} cannot be listened on at host {config.host} ({e.strerror or e}); "
+                                     f"choose another port or host", related=("port", "host")) from None
     return sock
+
+
+def _host_error(config: ServeConfig, e: OSError) -> ParameterError:
+    return ParameterError("host", f"{config.host[:100]!r} is not an address of this machine ({e.strerror or e}); "
+                                  f"choose another host", related=("host",))
 
 
 def build_server(catalog: Catalog, config: ServeConfig = ServeConfig()) -> uvicorn.Server:

@@ -16,10 +16,11 @@ from typing import Any, Iterable, Sequence
 
 from ..bounds import BOUNDS, MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from ..errors import ParameterError
-from ..generation.search import MAX_EXPANSIONS
+from ..generation.request import MAX_EXPANSIONS
 
 # the library's parameter names that the API calls otherwise (generate's `exclude` is the request's `novel`)
 FIELD_OF = {"exclude": "novel"}
+MAX_MESSAGE_CHARS = 500  # an error message is cut there (a huge number in it is cut short)
 
 
 class ApiError(Exception):
@@ -29,11 +30,23 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status  # 400 malformed, 404 unknown run or route, 413 too large, 415 not JSON, 422 a bad value
         self.field = field  # the request field at fault ("n", "items[3]", "body"), or None
-        self.message = message[:500]  # one line, naming the field (a huge number in it is cut short)
+        self.message = message[:MAX_MESSAGE_CHARS]  # one line, naming the field
         self.allowed = allowed  # what the field takes, in words ("a whole number between 1 and 1,000")
 
     def payload(self) -> dict[str, Any]:
         return {"error": {"field": self.field, "message": self.message, "allowed": self.allowed}}
+
+
+def error_json_schema() -> dict[str, Any]:
+    """The JSON Schema of every error body (`ApiError.payload()`), for the OpenAPI document."""
+    text_or_null = ["string", "null"]
+    return {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {"error": {
+        "type": "object", "required": ["field", "message", "allowed"], "additionalProperties": False, "properties": {
+            "field": {"type": text_or_null, "description": 'the request field at fault ("n", "items[3]", "body", '
+                                                           '"Host"), or null when no one field is'},
+            "message": {"type": "string", "maxLength": MAX_MESSAGE_CHARS,
+                        "description": "what went wrong, in one line (naming the field when there is one)"},
+            "allowed": {"type": text_or_null, "description": "what the field takes, in words, or null"}}}}}
 
 
 @dataclass(frozen=True)
@@ -186,7 +199,8 @@ def from_parameter_error(e: ParameterError, schema: Sequence[Field]) -> ApiError
     problem = e.problem
     for name in e.related:
         problem = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", FIELD_OF.get(name, name), problem)
-    allowed = next((f.allowed() for f in schema if f.name == field), None)
+    base = re.sub(r"\[\d+\]$", "", field)  # items[3]: the fourth of the items field
+    allowed = next((f.allowed() for f in schema if f.name == base), None)
     return ApiError(422, field, f"{field} {problem}", allowed)
 
 

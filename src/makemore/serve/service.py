@@ -1,40 +1,34 @@
 """What each API route computes, with the library's own functions: the server adds transport, nothing else.
 
 A POST route is two steps. `prepare_*` reads and checks the request (cheap, in the server's event
-loop) and returns a job; the job calls the model (`generate`, `most_likely`, `score_items`, `explain_item`,
-`top_next_chars`, `bigram_count_matrix`) and runs in the server's bounded worker pool. So a bad
+loop) and returns a job; the job asks the run (`Run.generate`, `Run.score`, `Run.next`; the bigram
+counts and embeddings of /api/inside) and runs in the server's bounded worker pool. So a bad
 request is refused at once, without waiting for a worker, and a model call never blocks the loop.
-The numbers are the ones `makemore sample/score/next` print for the same run and settings.
+The answers, and their JSON, are the ones `makemore sample/score/next --format json` give for the same
+run and settings: both ask the same `Run` and call the same `to_json`.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
 from .. import __version__
-from ..generation.constraints import Constraint, check_constraint
-from ..data.items import BOUNDARY, Vocab
+from ..bounds import MAX_REQUEST_CHARS
+from ..data.items import Vocab
 from ..errors import MakemoreError, ParameterError
+from ..generation.request import GenerateRequest
 from ..studies.ensemble import describe_ensemble
 from ..studies.leaderboard import describe_recipe
 from ..models import get_spec
-from ..generation.classify import score_labelled
-from ..data.labels import for_label
-from ..generation.sampler import check_controls, generate_labelled
-from ..generation.search import MAX_EXPANSIONS, most_likely
-from ..generation.scoring import (bigram_count_matrix, boundary_symbol, context_display, explain_item, percentile_of,
-                       top_next_chars, unknown_chars)
+from ..generation.scoring import bigram_count_matrix, boundary_symbol
 from .catalog import Catalog, ServedRun
 from .config import MAX_EXPLAINED_CHARS
 from .schemas import INSIDE, NEXT, SAMPLE, SCORE, ApiError, from_parameter_error, read_fields
 
 Job = Callable[[], dict[str, Any]]  # a model call, run in the worker pool; returns the response body
-END = "<end>"  # how the end token is named in responses (with "end": true); no single character reads so
-RANDOM_ONLY = ("temperature", "top_k", "top_p", "seed")  # sample fields that shape random draws: not most_likely's
 
 
 def health(catalog: Catalog) -> dict[str, Any]:
@@ -71,106 +65,32 @@ def run_summary(run: ServedRun) -> dict[str, Any]:
     }
 
 
-def _label(run: ServedRun, name: str, required_for: str | None = None) -> int | None:
-    """The number of the label a request names ("" names none), or a 422 on the label field."""
-    label_set = run.model.label_set
-    if not name:
-        if label_set is not None and required_for:
-            raise ApiError(422, "label", f"{required_for} on a labelled run needs a label: one of "
-                                         f"{', '.join(label_set.names)}", ", ".join(label_set.names))
-        return None
-    if label_set is None:
-        raise ApiError(422, "label", "this run has no labels (it was trained on one list); leave label out",
-                       "\"\" (or absent) for this run")
-    if name not in label_set.names:
-        raise ApiError(422, "label", f"{name[:100]!r} is not a label of this run; its labels are: "
-                                     f"{', '.join(label_set.names)}", ", ".join(label_set.names))
-    return label_set.names.index(name)
-
-
-def _known(run: ServedRun, field: str, texts: list[str]) -> None:
-    """A 422 naming the field (the item) that holds characters the model never saw, and the characters it knows."""
-    for i, text in enumerate(texts):
-        unknown = unknown_chars(run.vocab, [text])
-        if unknown:
-            name = f"{field}[{i}]" if field == "items" else field
-            chars = "".join(run.vocab.chars)
-            raise ApiError(422, name, f"{name} contains character(s) the model has never seen: "
-                                      f"{', '.join(repr(c) for c in unknown[:20])}",
-                           f"text in the run's {len(chars)} characters: {chars[:200]!r}")
+def _asked(schema, ask: Callable[[], Any]) -> Any:
+    """`ask()`, with the library's ParameterError as a 422 naming the request's field."""
+    try:
+        return ask()
+    except ParameterError as e:
+        raise from_parameter_error(e, schema) from None
 
 
 # ----------------------------------------------------------------------------- sample
 
 def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, SAMPLE, catalog.runs)
-    run = catalog.runs[v["run"]]
-    _check_mode(v)
-    texts = {name: run.text_options.apply(v[name]) for name in ("prefix", "suffix", "contains")}
-    for name, text in texts.items():
-        _known(run, name, [text])
-    prefix = texts["prefix"]
-    constraint = Constraint(texts["suffix"] or None, texts["contains"] or None)  # "": no such rule
-    max_len = v["max_len"] if v["max_len"] is not None else max(run.default_max_len, v["min_len"], len(prefix), 1)
-    controls = dict(temperature=v["temperature"], top_k=v["top_k"], top_p=v["top_p"], min_len=v["min_len"])
-    try:
-        check_controls(n=v["n"], max_len=max_len, prefix_len=len(prefix), **controls)
-        check_constraint(None, constraint, prefix=prefix, min_len=v["min_len"], max_len=max_len)
-    except ParameterError as e:
-        raise from_parameter_error(e, SAMPLE) from None
-    if v["novel"] and run.items is None:
+    served = catalog.runs[v["run"]]
+    request = GenerateRequest(n=v["n"], seed=v["seed"], temperature=v["temperature"], top_k=v["top_k"],
+                              top_p=v["top_p"], prefix=v["prefix"], suffix=v["suffix"] or None,
+                              contains=v["contains"] or None, min_len=v["min_len"], max_len=v["max_len"],
+                              novel=v["novel"], label=v["label"] or None,
+                              most_likely=v["n"] if v["most_likely"] else None, max_expansions=v["max_expansions"])
+    request = _asked(SAMPLE, lambda: served.run.resolve(request, cap=MAX_REQUEST_CHARS))
+    if request.novel and served.missing:
         raise ApiError(422, "novel", "novel needs the run's training file, which this server could not find",
                        "false for this run")
-    settings = dict(max_len=max_len, prefix=prefix, min_len=v["min_len"], exclude=run.items if v["novel"] else None,
-                    suffix=constraint.suffix, contains=constraint.contains)
-    label = _label(run, v["label"], "most_likely" if v["most_likely"] else None)
-    if v["most_likely"]:
-        budget = v["max_expansions"] if v["max_expansions"] is not None else MAX_EXPANSIONS
-        return _most_likely_job(run, v["n"], budget, settings, label)
-    seed = v["seed"] if v["seed"] is not None else secrets.randbits(32)  # exact in JavaScript (the page shows it)
 
-    def job() -> dict[str, Any]:
-        try:
-            samples = generate_labelled(run.model, run.vocab, v["n"], seed=seed, temperature=v["temperature"],
-                                        top_k=v["top_k"], top_p=v["top_p"], label=v["label"] or None, **settings)
-        except ParameterError as e:  # too few novel items, a constraint too unlikely under the model
-            raise from_parameter_error(e, SAMPLE) from None
-        return {"run": run.id, "seed": seed, "max_len": max_len,
-                "items": [{"item": s.item, "log_prob": s.log_prob, **({} if s.label is None else {"label": s.label})}
-                          for s in samples]}
-
-    return job
-
-
-def _check_mode(v: dict[str, Any]) -> None:
-    """With most_likely, a field that only shapes random draws is refused at any value but its default (the CLI's
-    rule for --most-likely); without it, max_expansions is refused (the CLI ignores it with a note, an API has
-    no place for one)."""
-    if v["most_likely"]:
-        defaults = {f.name: f.default for f in SAMPLE}
-        for name in RANDOM_ONLY:
-            if v[name] != defaults[name]:
-                default = "null" if defaults[name] is None else f"{defaults[name]:g}"
-                raise ApiError(422, name, f"{name} does not apply with most_likely: the search ranks items by the "
-                                          f"model's own probabilities, and temperature, top_k, top_p and seed only "
-                                          f"shape random draws; leave {name} out",
-                               f"{default} (or absent) with most_likely")
-    elif v["max_expansions"] is not None:
-        raise ApiError(422, "max_expansions", "max_expansions is only used with most_likely: true; leave it out",
-                       "null (or absent) without most_likely")
-
-
-def _most_likely_job(run: ServedRun, n: int, budget: int, settings: dict[str, Any], label: int | None) -> Job:
-    """The n most probable items (best-first search); "exact": false when the budget stopped the search first."""
-
-    def job() -> dict[str, Any]:
-        try:
-            found = most_likely(for_label(run.model, label), run.vocab, n, max_expansions=budget, **settings)
-        except ParameterError as e:
-            raise from_parameter_error(e, SAMPLE) from None
-        return {"run": run.id, "seed": None, "max_len": settings["max_len"], "exact": found.exact,
-                "expansions": found.expansions, "max_expansions": budget,
-                "items": [{"item": s.item, "log_prob": s.log_prob} for s in found.items]}
+    def job() -> dict[str, Any]:  # too few novel items, a constraint too unlikely: a 422 too
+        out = _asked(SAMPLE, lambda: served.run.generate(request, cap=MAX_REQUEST_CHARS))
+        return out.to_json(served.id)
 
     return job
 
@@ -179,10 +99,11 @@ def _most_likely_job(run: ServedRun, n: int, budget: int, settings: dict[str, An
 
 def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, SCORE, catalog.runs)
-    run = catalog.runs[v["run"]]
-    items = [run.text_options.apply(item) for item in v["items"]]
-    _known(run, "items", items)
-    label = _label(run, v["label"], "explain" if v["explain"] else None)
+    served = catalog.runs[v["run"]]
+    run = served.run
+    items = [run.text(item) for item in v["items"]]
+    _asked(SCORE, lambda: (run.label_number(v["label"], "explain" if v["explain"] else None),
+                                   run.check_known("items", items)))
     explained = sum(len(item) + 1 for item in items)
     if v["explain"] and explained > MAX_EXPLAINED_CHARS:
         raise ApiError(422, "items", f"items with explain may hold at most {MAX_EXPLAINED_CHARS:,} characters "
@@ -190,40 +111,21 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
                        f"at most {MAX_EXPLAINED_CHARS:,} characters in all, with explain")
 
     def job() -> dict[str, Any]:
-        scores = []
-        model = for_label(run.model, label)
-        for s in score_labelled(run.model, run.vocab, items, label=label):
-            percentile = percentile_of(s.log_prob, run.population) if run.population else None
-            chars = [_step(run.vocab, step) for step in explain_item(model, run.vocab, s.item)] if v["explain"] else []
-            scores.append({"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char,
-                           "percentile": percentile, "chars": chars})
-        return {"run": run.id, "scores": scores}
+        return run.score(items, label=v["label"] or None, explain=v["explain"]).to_json(served.id)
 
     return job
-
-
-def _step(vocab: Vocab, step) -> dict[str, Any]:
-    return {"context": context_display(vocab, step.context), "char": _char(vocab, step.index),
-            "end": step.index == BOUNDARY, "p": step.prob}
-
-
-def _char(vocab: Vocab, index: int) -> str:
-    return END if index == BOUNDARY else vocab.chars[index - 1]
 
 
 # ----------------------------------------------------------------------------- next
 
 def prepare_next(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, NEXT, catalog.runs)
-    run = catalog.runs[v["run"]]
-    prefix = run.text_options.apply(v["prefix"])
-    _known(run, "prefix", [prefix])
-    label = _label(run, v["label"], "next")
+    served = catalog.runs[v["run"]]
+    run = served.run
+    _asked(NEXT, lambda: (run.label_number(v["label"], "next"), run.check_known("prefix", [run.text(v["prefix"])])))
 
     def job() -> dict[str, Any]:
-        top = top_next_chars(for_label(run.model, label), run.vocab, prefix, min(v["k"], run.vocab.size))
-        return {"run": run.id, "prefix": prefix,
-                "next": [{"char": _char(run.vocab, i), "end": i == BOUNDARY, "p": p} for i, p in top]}
+        return run.next(v["prefix"], v["k"], label=v["label"] or None).to_json(served.id)
 
     return job
 

@@ -18,7 +18,7 @@ import torch.nn as nn
 from .. import bounds
 from ..data.items import Splits
 from ..errors import ParameterError
-from ..models.layers import BatchNorm
+from ..models.layers import BatchNorm, eval_mode
 from ..training.loop import evaluate
 
 def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
@@ -62,31 +62,29 @@ def calibrate_batchnorm(model: nn.Module, X: torch.Tensor, chunk: int = 65_536) 
 
     Layer by layer, in order: layer k's input depends on the calibrated layers before it.
     """
-    was_training = model.training
-    model.eval()
-    for bn in batchnorm_layers(model):
-        total = torch.zeros_like(bn.running_mean, dtype=torch.float64)
-        total_sq = torch.zeros_like(total)
-        count = 0
+    with eval_mode(model):
+        for bn in batchnorm_layers(model):
+            total = torch.zeros_like(bn.running_mean, dtype=torch.float64)
+            total_sq = torch.zeros_like(total)
+            count = 0
 
-        def accumulate(module, inputs):
-            nonlocal total, total_sq, count
-            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()  # (examples × positions, C)
-            total += x.sum(0)
-            total_sq += (x * x).sum(0)
-            count += x.shape[0]
+            def accumulate(module, inputs):
+                nonlocal total, total_sq, count
+                x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()  # (examples × positions, C)
+                total += x.sum(0)
+                total_sq += (x * x).sum(0)
+                count += x.shape[0]
 
-        handle = bn.register_forward_pre_hook(accumulate)
-        try:
-            for i in range(0, X.shape[0], chunk):
-                model(X[i:i + chunk])
-        finally:
-            handle.remove()
-        mean = total / count
-        var = (total_sq - count * mean * mean) / max(1, count - 1)  # unbiased, like the running estimate
-        bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
-        bn.running_var.copy_(var.to(bn.running_var.dtype))
-    model.train(was_training)
+            handle = bn.register_forward_pre_hook(accumulate)
+            try:
+                for i in range(0, X.shape[0], chunk):
+                    model(X[i:i + chunk])
+            finally:
+                handle.remove()
+            mean = total / count
+            var = (total_sq - count * mean * mean) / max(1, count - 1)  # unbiased, like the running estimate
+            bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
+            bn.running_var.copy_(var.to(bn.running_var.dtype))
 
 
 @dataclass

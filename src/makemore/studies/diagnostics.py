@@ -26,6 +26,7 @@ from .. import bounds
 from ..data.items import Splits, make_splits
 from ..errors import ParameterError
 from ..models import build_model
+from ..models.layers import train_mode
 from ..models.mlp import INITS
 from ..training.recipes import PRESETS, get_recipe
 from ..training.loop import Recipe, TrainHooks, evaluate, train
@@ -116,17 +117,15 @@ class Snapshot:
 
 def snapshot(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> Snapshot:
     """Forward and backward one batch in train mode (as at a training step) and measure every tanh layer."""
-    was_training = model.training
-    model.train()
-    model.zero_grad(set_to_none=True)
-    with capture_tanh(model) as cap:
-        logits, loss = model(X, Y)
-    loss.backward()
-    layers = [layer_stats(n, p, a) for n, p, a in zip(cap.names, cap.preacts, cap.acts)]
-    acts = [a.detach().reshape(-1, a.shape[-1]) for a in cap.acts]
-    grads = [None if a.grad is None else a.grad.reshape(-1, a.shape[-1]) for a in cap.acts]
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
+    with train_mode(model):
+        model.zero_grad(set_to_none=True)
+        with capture_tanh(model) as cap:
+            logits, loss = model(X, Y)
+        loss.backward()
+        layers = [layer_stats(n, p, a) for n, p, a in zip(cap.names, cap.preacts, cap.acts)]
+        acts = [a.detach().reshape(-1, a.shape[-1]) for a in cap.acts]
+        grads = [None if a.grad is None else a.grad.reshape(-1, a.shape[-1]) for a in cap.acts]
+        model.zero_grad(set_to_none=True)
     return Snapshot(loss.item(), math.log(logits.shape[-1]), layers, acts, grads)
 
 
@@ -225,7 +224,7 @@ class DiagnoseReport:
     ratios: UpdateRatios  # update:data per weight matrix at every step of the short run
     compare: list[CompareRow] | None  # the init comparison, when asked for
     compare_recipe_name: str | None  # the preset the comparison trained with ("essay", "fast")
-    compare_recipe: Recipe | None  # that preset, with compare_steps if given
+    compare_recipe: Recipe | None  # that preset, with InitComparison.steps if given
 
 
 class _SplitsByBlock:
@@ -241,32 +240,44 @@ class _SplitsByBlock:
         return self.cache[block_size]
 
 
-def _compare_recipe(name: str, steps: int | None) -> Recipe:
-    """The mlp preset the init comparison trains with, refused by name if unknown."""
-    if name not in PRESETS["mlp"]:
-        raise ParameterError("compare_recipe", f"must be one of {', '.join(PRESETS['mlp'])}, got {name!r}")
-    recipe = get_recipe("mlp", name)
-    if steps:
-        recipe.steps = steps
-    return recipe
+@dataclass(frozen=True)
+class InitComparison:
+    """`diagnose`'s optional comparison: every init of the MLP (and the deep MLP with and without BatchNorm)
+    trained with one recipe and one seed. Its errors name `compare_recipe` and `compare_steps`."""
+
+    recipe: str = "essay"  # the mlp preset every variant trains with ("essay", "fast"...)
+    steps: int | None = None  # that preset's steps replaced by these; None: the preset's own
+
+    def __post_init__(self) -> None:
+        if self.recipe not in PRESETS["mlp"]:
+            raise ParameterError("compare_recipe", f"must be one of {', '.join(PRESETS['mlp'])}, got {self.recipe!r}")
+        object.__setattr__(self, "steps", bounds.check_optional("compare_steps", self.steps, "steps"))
+
+    def training_recipe(self) -> Recipe:
+        """The preset, with `steps` if given."""
+        recipe = get_recipe("mlp", self.recipe)
+        if self.steps:
+            recipe.steps = self.steps
+        return recipe
 
 
 def diagnose(items: list[str], *, model: str = "mlp", init: str | None = None, batch_size: int = 32,
-             steps: int = 1000, seed: int = 42, compare: bool = False, compare_recipe: str = "essay",
-             compare_steps: int | None = None, on_start: Callable[[str], None] | None = None) -> DiagnoseReport:
+             steps: int = 1000, seed: int = 42, compare: InitComparison | bool | None = None,
+             on_start: Callable[[str], None] | None = None) -> DiagnoseReport:
     """The essay's init diagnostics: look at a seeded model on one random training batch at step 0,
     train it `steps` steps of SGD (its essay recipe, constant lr) recording update:data ratios, and
-    look at the same batch again. With compare, also train every init of the MLP (and the deep MLP
-    with and without BatchNorm) with one recipe; on_start gets each variant's name before it trains.
+    look at the same batch again. With `compare`, also train every init of the MLP (and the deep MLP
+    with and without BatchNorm) with its recipe (True: `InitComparison()`, the essay's recipe); on_start
+    gets each variant's name before it trains.
     """
+    compare = InitComparison() if compare is True else (compare or None)
     batch_size = bounds.check("batch_size", batch_size, "diagnose.batch_size")
     steps = bounds.check("steps", steps)
-    compare_steps = bounds.check_optional("compare_steps", compare_steps, "steps")
     bounds.check("seed", seed)
     config = diagnose_config(model, init)
     short_recipe = get_recipe(model, "essay")
     short_recipe.steps, short_recipe.schedule = steps, "constant"  # a steady lr keeps the update:data chart readable
-    compare_with = _compare_recipe(compare_recipe, compare_steps) if compare else None
+    compare_with = compare.training_recipe() if compare is not None else None
     splits_for = _SplitsByBlock(items)
     torch.manual_seed(seed)
     net = build_model(model, **config)
@@ -279,11 +290,11 @@ def diagnose(items: list[str], *, model: str = "mlp", init: str | None = None, b
     before = snapshot(net, X[batch], Y[batch])
     ratios = train_with_update_ratios(net, splits.train, short_recipe, seed=seed)
     after = snapshot(net, X[batch], Y[batch])
-    rows = compare_inits(splits_for, compare_with, seed=seed, on_start=on_start) if compare else None
+    rows = compare_inits(splits_for, compare_with, seed=seed, on_start=on_start) if compare is not None else None
     return DiagnoseReport(
         model=model, label=model + (f" (init {config['init']})" if config else ""), params=params,
         batch_size=batch_size, vocab_size=splits.vocab.size, before=before, after=after, short_recipe=short_recipe,
-        ratios=ratios, compare=rows, compare_recipe_name=compare_recipe if compare else None,
+        ratios=ratios, compare=rows, compare_recipe_name=compare.recipe if compare is not None else None,
         compare_recipe=compare_with)
 
 

@@ -76,7 +76,7 @@ def check_members(members: list[Member]) -> None:
     for member in members:
         if member.meta.get("status", "complete") != "complete":
             raise MakemoreError(f"{member.run} has not finished training ({member.meta.get('status')}); "
-                                f"finish it first (makemore train --resume {member.run})")
+                                f"resume its training to the end first")
         if member.meta["model"] == "ensemble":
             raise MakemoreError(f"{member.run} is an ensemble already; give the runs it was made of instead")
     reference = split_identity(first.meta)

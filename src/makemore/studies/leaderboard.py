@@ -13,7 +13,7 @@ from typing import Any
 from .ensemble import describe_ensemble, load_members, make_ensemble, members_splits
 from ..models import MODELS, get_spec, trainable_models
 from ..training.recipes import PRESETS
-from .reproduce import ESSAY_MODELS, Entry, train_entries
+from .reproduce import ESSAY_MODELS, Entry, EntryOptions, train_entries
 
 NOT_CONTENDERS = {"mlp-deep"}  # the init study's instrument (diagnose --compare), not a model to rank
 
@@ -30,8 +30,8 @@ EXTRA_ENTRIES: tuple[Entry, ...] = (
 # `--full`: more members for the ensemble row, each a known recipe drawn again with other seeds (another
 # initialisation and batch order: members that err differently), larger variants of the two best models, and
 # the n-gram at its neighbouring orders.
-WIDE_TRANSFORMER = {"n_embd": 96, "dropout": 0.2}  # 454,272 params: val 1.9222 (fast recipe, 830 s on one thread)
-# 864,731 params: the best single model, val 1.8993 (fast recipe, 345 s on one thread; the README's search)
+WIDE_TRANSFORMER = {"n_embd": 96, "dropout": 0.2}  # 454,272 params: val 1.9222 (fast recipe)
+# 864,731 params: the best single model, val 1.8993 (fast recipe; the README's search)
 LARGE_LSTM = {"n_layer": 2, "n_hidden": 256, "n_embd": 64, "dropout": 0.3}
 
 
@@ -87,10 +87,12 @@ def leaderboard(items: list[str], dataset: dict[str, Any], out_dir: str | Path, 
 
     ensemble: also mix every trained entry into out_dir/ensemble (`makemore.studies.ensemble`, weights fitted on
     val) and add its row, when there are two entries or more.
-    train_options: device, extra_meta, on_start, on_progress, as for `reproduce.train_entries`.
+    train_options: the fields of `EntryOptions` (device, extra_meta, jobs, threads, on_start, on_progress, on_done).
     """
     rows = []
-    for entry, meta in train_entries(items, dataset, out_dir, entries, seed=seed, split_seed=split_seed, **train_options):
+    trained = train_entries(items, dataset, out_dir, entries, seed=seed, split_seed=split_seed,
+                            options=EntryOptions(**train_options))
+    for entry, meta in trained:
         spec = get_spec(entry.model)
         # the essay's own five rows (other seeds of them, `--full`, are not starred: five stars, five models)
         as_in_essay = entry.model in ESSAY_MODELS and not entry.config and entry.seed_offset == 0

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import torch
-
-from .. import bounds
-from ..data.items import Vocab
 from ..errors import MakemoreError
-from ..training.parallel_runs import Entry, entry_block_size, entry_spec, train_in_processes
+from ..training.parallel_runs import Entry, EntryOptions, entry_block_size, entry_spec, train_in_processes
 from ..models import get_spec
-from ..training.pipeline import run, splits_for
+from ..training.pipeline import RunControl, run, splits_for
 
 ESSAY_MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet")
 
@@ -26,29 +23,23 @@ def train_entries(
     *,
     seed: int = 42,
     split_seed: int = 42,
-    device: str = "cpu",
-    extra_meta: dict[str, Any] | None = None,
-    on_start: Callable[[str], None] | None = None,
-    on_progress: Callable[[str], Callable] | None = None,
-    jobs: int = 1,
-    threads: int | None = None,
-    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+    options: EntryOptions | None = None,
 ) -> list[tuple[Entry, dict[str, Any]]]:
     """Train each entry into out_dir/<label>, in order; each entry with the run metadata it ended with.
 
-    jobs > 1: `jobs` entries at a time, each in its own process with `threads` PyTorch threads (default:
-    this process's threads divided among the jobs), longest first (`makemore.training.parallel_runs`); on_start and on_progress
-    are then not called (the work is elsewhere), on_done(label, metadata) as each entry ends.
+    `options`: device, extra run.json records, jobs and threads, callbacks (`EntryOptions`). options.jobs > 1:
+    that many entries at a time, each in its own process with options.threads PyTorch threads (default: this
+    process's threads divided among the jobs), longest first (`makemore.training.parallel_runs`); on_start and
+    on_progress are then not called (the work is elsewhere), on_done(label, metadata) as each entry ends.
     """
+    options = options or EntryOptions()
     out_dir = Path(out_dir)
-    extra = {"dataset": dataset, **(extra_meta or {})}
-    bounds.check("jobs", jobs)
-    if jobs > 1 and len(entries) > 1:
-        threads = threads if threads is not None else max(1, torch.get_num_threads() // jobs)
-        metas = train_in_processes(items, out_dir, entries, jobs=jobs, threads=threads, seed=seed,
-                                   split_seed=split_seed, device=device, extra_meta=extra,
-                                   vocab_size=Vocab.from_items(items).size, on_done=on_done)
+    extra = {"dataset": dataset, **(options.extra_meta or {})}
+    if options.jobs > 1 and len(entries) > 1:
+        metas = train_in_processes(items, out_dir, entries, seed=seed, split_seed=split_seed,
+                                   options=replace(options, extra_meta=extra))
         return [(entry, metas[entry.label]) for entry in entries]
+    on_start, on_progress, on_done = options.on_start, options.on_progress, options.on_done
     done = []
     splits_cache: dict[tuple[str, int | None], Any] = {}
     for entry in entries:
@@ -59,9 +50,9 @@ def train_entries(
         key = (layout, block_size if layout == "windows" else None)  # whole items do not depend on block_size
         if key not in splits_cache:  # each window size (and the whole items) built once, shared
             splits_cache[key] = splits_for(items, entry.model, block_size, seed=split_seed)
-        meta = run(items, entry_spec(entry, seed, split_seed), out_dir / entry.label, device=device,
-                   splits=splits_cache[key], extra_meta=extra,
-                   on_progress=on_progress(entry.label) if on_progress else None)
+        control = RunControl(on_progress=on_progress(entry.label) if on_progress else None)
+        meta = run(items, entry_spec(entry, seed, split_seed), out_dir / entry.label, device=options.device,
+                   splits=splits_cache[key], extra_meta=extra, control=control)
         if on_done:
             on_done(entry.label, meta)
         done.append((entry, meta))
@@ -80,10 +71,10 @@ def reproduce(
 ) -> dict[str, Any]:
     """Train each model with its default recipe into out_dir/<model>; return results.json's content.
 
-    train_options: device, extra_meta, on_start, on_progress, as for `train_entries`.
+    train_options: the fields of `EntryOptions` (device, extra_meta, jobs, threads, on_start, on_progress, on_done).
     """
     done = train_entries(items, dataset, out_dir, [Entry(name, name) for name in models], seed=seed,
-                         split_seed=split_seed, **train_options)
+                         split_seed=split_seed, options=EntryOptions(**train_options))
     rows = []
     for entry, meta in done:
         model_spec = get_spec(entry.model)
@@ -119,4 +110,4 @@ def read_results(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MakemoreError(f"cannot read reproduce results from {path} ({e}); run makemore reproduce -o DIR first") from None
+        raise MakemoreError(f"cannot read reproduce results from {path} ({e}); reproduce the table into that folder first") from None

@@ -21,11 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.items import row_keys
+from ..data.items import Splits, row_keys
 from ..device import model_device
+from ..models.layers import eval_mode
 from .torchrun import Parallel
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all): long evaluations report as they go
+EvalProgress = Callable[[str, int, int], None]  # (split, rows done, rows in all) during a final evaluation
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,11 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_si
     X, Y = data
     if parallel is not None:
         X, Y = parallel.shard(X), parallel.shard(Y)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         if Y.dim() == 2:
             total = _sequence_total(model, X, Y, batch_size, on_progress)
         else:
             total = _window_total(model, X, Y, batch_size, on_progress)
-    finally:
-        model.train(was_training)
     if parallel is not None:
         parallel.all_sum(total)
     return (total[0] / total[1]).item()
@@ -158,3 +156,10 @@ def _sequence_total(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_si
         if on_progress is not None:
             on_progress(i, N)
     return total
+
+
+def evaluate_part(model: nn.Module, splits: Splits, part: str, parallel: Parallel | None = None,
+                  on_eval: EvalProgress | None = None) -> float:
+    """The mean NLL of one split ("train", "val", "test"), telling `on_eval` how far it has got."""
+    report = None if on_eval is None else (lambda done, total: on_eval(part, done, total))
+    return evaluate(model, splits.part(part), parallel=parallel, on_progress=report)

@@ -30,7 +30,7 @@ def run_lock(run_dir: str | Path):
             _lock(fd)
         except OSError:
             owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise MakemoreError(f"{run_dir} is in use by process {owner} (training into it); wait for it or choose another -o") from None
+            raise MakemoreError(f"{run_dir} is in use by process {owner} (training into it); wait for it or choose another run directory") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

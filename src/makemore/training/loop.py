@@ -81,7 +81,7 @@ class Recipe:
 
 @dataclass
 class Progress:
-    """What the trainer reports to its callback every `report_every` steps."""
+    """What the trainer reports to its callback every `TrainHooks.report_every` steps."""
 
     step: int  # steps done so far
     steps: int  # steps in all
@@ -118,6 +118,7 @@ class TrainHooks:
     """Ways for a caller to watch and steer training; the trainer itself never prints or writes files."""
 
     on_progress: Callable[[Progress], None] | None = None  # every report_every steps
+    report_every: int = 100  # steps between reports: on_progress calls, and the points of the loss curve
     on_step: Callable[[int, float], None] | None = None  # after backward, before the update: (step, lr)
     on_best: Callable[[TrainState], None] | None = None  # a new best val loss (save the best weights)
     on_checkpoint: Callable[[TrainState, torch.optim.Optimizer], None] | None = None  # at each eval and on a stop
@@ -149,6 +150,14 @@ class TrainingDiverged(Exception):
 
     def __reduce__(self):  # whole through pickle, as TrainingInterrupted
         return (type(self), (self.step, self.loss, self.last_good_loss))
+
+
+@dataclass
+class ResumePoint:
+    """Where a stopped `train` call left off, as its on_checkpoint saw it: what going on bit for bit needs."""
+
+    state: TrainState  # the trainer's own state at that step: batch order, random generators, curves
+    optimizer_state: dict | None = None  # the optimizer's state_dict then; None: a fresh optimizer
 
 
 @dataclass
@@ -281,9 +290,7 @@ def train(
     seed: int = 0,
     val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     hooks: TrainHooks | None = None,
-    state: TrainState | None = None,
-    optimizer_state: dict | None = None,
-    report_every: int = 100,
+    resume_from: ResumePoint | None = None,
     parallel: Parallel | None = None,
 ) -> TrainResult:
     """Train `model` on windows (X, Y) with `recipe`; deterministic for a given seed.
@@ -291,16 +298,17 @@ def train(
     For a sequence model, (X, Y) are whole padded items (`data.build_sequences`) and a batch is
     `recipe.batch_size` items; the loss is per predicted character, padding left out.
 
-    Given the `state` and `optimizer_state` saved by an earlier call that was stopped, it
+    Given `resume_from`, the state and optimizer state saved by an earlier call that was stopped, it
     continues exactly where that call stopped: same batches, same dropout masks (the random
     generators' states are part of the state), same losses, same weights.
-    Callbacks (progress, per step, best, checkpoint, stop) all come in `hooks`.
+    Callbacks (progress, per step, best, checkpoint, stop) and how often to report all come in `hooks`.
 
     With `parallel` (a started process group, `distributed.start`), every rank calls this with the
     same data and seed: each trains on its share of every global batch through DistributedDataParallel
     (`distributed` says why that is the one-process recipe); losses and evaluations are reduced.
     """
     hooks = hooks or TrainHooks()
+    state, optimizer_state = (None, None) if resume_from is None else (resume_from.state, resume_from.optimizer_state)
     device = model_device(model)
     X, Y = data[0].to(device), data[1].to(device)
     start = time.perf_counter()
@@ -354,7 +362,7 @@ def train(
         lr = _step(net, optimizer, recipe, state, xb, yb, hooks, running, weight, share)
         last = state.step == recipe.steps
         evaluate_now = val_data is not None and recipe.eval_interval > 0 and (state.step % recipe.eval_interval == 0 or last)
-        if state.running_steps == report_every or last or evaluate_now:
+        if state.running_steps == hooks.report_every or last or evaluate_now:
             mean_loss = _close_report(state, share.total(running.clone()), running, lr)
             sync_state()
             with clock.paused():  # evaluation and the hooks are not training

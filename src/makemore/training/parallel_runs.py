@@ -1,12 +1,11 @@
-"""Several runs trained at once, each in its own process: `reproduce.train_entries(..., jobs=N)`.
+"""Several runs trained at once, each in its own process: `reproduce.train_entries` with `EntryOptions(jobs=N)`.
 
 On the CPU a small model's training step is a string of small operations, and a second thread
-speeds it up far less than twice (names' two transformers: 1.48x and 1.70x from one thread to
-two, `benchmarks/train_step.py`). N processes of one thread each keep N cores busy with whole runs
-instead. Each process trains its runs start to end with the same code as one process alone, so a
-run's numbers depend on its own threads, never on its neighbours: `jobs=2, threads=1` gives the
-bits of `jobs=1` at one thread. Runs are started longest first (steps x batch x parameters), so
-the longest does not start last.
+speeds it up far less than twice (`benchmarks/train_step.py` measures it). N processes of one
+thread each keep N cores busy with whole runs instead. Each process trains its runs start to end
+with the same code as one process alone, so a run's numbers depend on its own threads, never on
+its neighbours: `jobs=2, threads=1` gives the bits of `jobs=1` at one thread. Runs are started
+longest first (steps x batch x parameters), so the longest does not start last.
 
 The workers are spawned (a fresh interpreter each: no forked PyTorch thread pools) and write their
 run directories themselves; this process only collects what `runs.run` returned.
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import torch
 
 from .. import bounds
+from ..data.items import Vocab
 from ..models import build_model, get_spec
 from .recipes import get_recipe
 from .pipeline import RunSpec, default_block_size, run, splits_for
@@ -37,6 +37,24 @@ class Entry:
     recipe: str = "fast"  # recipe preset in recipes.py
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides
     seed_offset: int = 0  # trained with the run's seed + this (another draw of the same recipe), 0: the seed
+
+
+@dataclass
+class EntryOptions:
+    """How a list of entries is trained (`reproduce.train_entries`): where, with what recorded, how many at once,
+    and what the caller is told. The seeds, which decide the numbers, are the function's own parameters."""
+
+    device: str | torch.device = "cpu"  # where every entry trains
+    extra_meta: dict[str, Any] | None = None  # added to every entry's run.json (the dataset, the command line)
+    jobs: int = 1  # entries trained at once, each in its own process; 1: one after another, in this process
+    threads: int | None = None  # PyTorch threads of each process when jobs > 1; None: this process's divided among them
+    on_start: Callable[[str], None] | None = None  # an entry's label before it trains (jobs=1 only)
+    on_progress: Callable[[str], Callable] | None = None  # label -> the `RunControl.on_progress` of its run (jobs=1 only)
+    on_done: Callable[[str, dict[str, Any]], None] | None = None  # (label, run metadata) as each entry ends
+
+    def __post_init__(self) -> None:
+        bounds.check("jobs", self.jobs)
+        bounds.check_optional("threads", self.threads)
 
 
 def entry_spec(entry: Entry, seed: int, split_seed: int) -> RunSpec:
@@ -67,27 +85,30 @@ def _start_worker(threads: int) -> None:
 
 
 def _train(items: list[str], out_dir: Path, entry: Entry, seed: int, split_seed: int, device: str,
-           extra_meta: dict[str, Any]) -> dict[str, Any]:
+           extra_meta: dict[str, Any] | None) -> dict[str, Any]:
     """One entry, in a worker: its splits, its run; the metadata it ended with."""
     splits = splits_for(items, entry.model, entry_block_size(entry), seed=split_seed)
     return run(items, entry_spec(entry, seed, split_seed), out_dir / entry.label, device=device, splits=splits,
                extra_meta=extra_meta)
 
 
-def train_in_processes(items: list[str], out_dir: Path, entries: list[Entry], *, jobs: int, threads: int,
-                       seed: int, split_seed: int, device: str, extra_meta: dict[str, Any], vocab_size: int,
-                       on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Train `entries` `jobs` at a time, each process with `threads` PyTorch threads: {label: run metadata}.
+def train_in_processes(items: list[str], out_dir: Path, entries: list[Entry], *, seed: int, split_seed: int,
+                       options: EntryOptions) -> dict[str, dict[str, Any]]:
+    """Train `entries` options.jobs at a time, each process with options.threads PyTorch threads (None: this
+    process's divided among the jobs): {label: run metadata}. options.on_done is told as each ends.
 
     A failing entry stops the others not yet started and its error is raised here, as from one process."""
-    bounds.check("jobs", jobs)
+    jobs = bounds.check("jobs", options.jobs)
+    threads = options.threads if options.threads is not None else max(1, torch.get_num_threads() // jobs)
     bounds.check("threads", threads)
+    vocab_size = Vocab.from_items(items).size
     order = sorted(entries, key=lambda e: expected_cost(e, vocab_size), reverse=True)
     done: dict[str, dict[str, Any]] = {}
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(entries)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(threads,))
+    on_done, device, extra_meta = options.on_done, str(options.device), options.extra_meta
     try:
-        pending = {pool.submit(_train, items, out_dir, e, seed, split_seed, str(device), extra_meta): e for e in order}
+        pending = {pool.submit(_train, items, out_dir, e, seed, split_seed, device, extra_meta): e for e in order}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:

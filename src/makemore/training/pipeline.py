@@ -18,10 +18,11 @@ from ..data.items import Splits, Vocab, make_splits
 from ..device import make_reproducible, model_device
 from .torchrun import Parallel
 from ..errors import MakemoreError
-from ..models import build_model, get_spec
-from .evaluation import evaluate
+from ..models import build_model, eval_mode, get_spec
+from .evaluation import EvalProgress, evaluate_part
 from ..data.labels import ItemLabels
-from .loop import Progress, Recipe, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits, train
+from .loop import (Progress, Recipe, ResumePoint, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits,
+                   train)
 
 SPLITS = ("train", "val", "test")
 
@@ -40,6 +41,17 @@ class RunSpec:
     def __post_init__(self) -> None:
         bounds.check("seed", self.seed)
         bounds.check("split_seed", self.split_seed)
+
+
+@dataclass
+class RunControl:
+    """How this process drives a run (`run`, `resume`): what it is told as the run goes, when it stops, and
+    the data-parallel job it trains in. None of it is part of the recipe: a stopped run resumes under any."""
+
+    on_progress: Callable[[Progress], None] | None = None  # each training report (loss, lr, val loss); rank 0 only
+    should_stop: Callable[[], bool] | None = None  # polled after each step: True saves a resume point, raises TrainingInterrupted
+    on_eval: EvalProgress | None = None  # (split, rows done, rows in all) during the final evaluation; rank 0 only
+    parallel: Parallel | None = None  # a started process group (`torchrun.start`); None: this process alone
 
 
 def default_block_size(model: str, items: list[str] | None = None) -> int | None:
@@ -66,12 +78,9 @@ def splits_for(items: list[str], model: str, block_size: int | None, seed: int =
 def check_lengths(model, splits: Splits) -> None:
     """A sequence model with a bound on its positions refuses a too-long item now, not at the first evaluation."""
     if splits.layout == "sequence":
-        with torch.no_grad():
-            was_training = model.training
-            model.eval()
+        with torch.no_grad(), eval_mode(model):
             for part in SPLITS:
                 model(splits.part(part)[0][:1].to(model_device(model)))  # one row: the split's full length
-            model.train(was_training)
 
 
 def run(
@@ -81,19 +90,19 @@ def run(
     *,
     device: str | torch.device = "cpu",
     extra_meta: dict[str, Any] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    control: RunControl | None = None,
     splits: Splits | None = None,
-    parallel: Parallel | None = None,
-    on_eval: EvalProgress | None = None,
     labels: ItemLabels | None = None,
 ) -> dict[str, Any]:
     """Train spec.model on items, evaluate every split, save to out_dir; returns the run's metadata.
 
-    With `labels`, one model learns every label's items, told apart (makemore.data.labels); run.json records
-    the labels, their item counts and files. In a data-parallel job (`parallel`), every rank calls this
-    with the same arguments; they train together and only rank 0 writes out_dir (`distributed` explains
-    what stays the same)."""
+    `splits`: the items already split (`splits_for`, e.g. over a vocabulary of the caller's), used when they
+    fit the model. With `labels`, one model learns every label's items, told apart (makemore.data.labels);
+    run.json records the labels, their item counts and files. In a data-parallel job (`control.parallel`),
+    every rank calls this with the same arguments; they train together and only rank 0 writes out_dir
+    (`distributed` explains what stays the same)."""
+    control = control or RunControl()
+    parallel = control.parallel
     block_size = spec.config.get("block_size", default_block_size(spec.model, items))
     layout = get_spec(spec.model).layout
     n_labels = 1 if labels is None else len(labels.names)
@@ -124,20 +133,9 @@ def run(
         **(extra_meta or {}),
     }
     if parallel is None or parallel.is_main:
-        remove_previous_run(Path(out_dir))  # --overwrite: nothing of an older run may be mixed into this one
+        remove_previous_run(Path(out_dir))  # replacing a run: nothing of the older one may be mixed into this one
         save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
-    return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, on_progress, should_stop,
-                             parallel, on_eval)
-
-
-EvalProgress = Callable[[str, int, int], None]  # (split, rows done, rows in all) during a final evaluation
-
-
-def evaluate_part(model, splits: Splits, part: str, parallel: Parallel | None = None,
-                  on_eval: EvalProgress | None = None) -> float:
-    """The mean NLL of one split, telling `on_eval` how far it has got."""
-    report = None if on_eval is None else (lambda done, total: on_eval(part, done, total))
-    return evaluate(model, splits.part(part), parallel=parallel, on_progress=report)
+    return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, control)
 
 
 def _job(parallel: Parallel | None) -> dict[str, Any]:
@@ -161,8 +159,8 @@ def saving(out_dir: Path, what: str):
     try:
         yield
     except OSError as e:
-        kept = ("the last checkpoint is kept; resume with: makemore train --resume " + str(out_dir)
-                if (out_dir / TRAIN_STATE).exists() else f"no checkpoint yet: makemore train --resume {out_dir} starts over")
+        kept = ("the last checkpoint is kept: resume the run to go on from it" if (out_dir / TRAIN_STATE).exists()
+                else "no checkpoint yet: resume the run to start it over")
         raise MakemoreError(f"cannot save {what} in {out_dir}: {e.strerror or e}{disk_hint(e)}; {kept}") from None
 
 
@@ -171,10 +169,7 @@ def resume(
     out_dir: str | Path,
     *,
     device: str | torch.device = "cpu",
-    on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    parallel: Parallel | None = None,
-    on_eval: EvalProgress | None = None,
+    control: RunControl | None = None,
     labels: ItemLabels | None = None,
 ) -> dict[str, Any]:
     """Continue a stopped run from its last saved state; bit for bit what an uninterrupted run would do.
@@ -182,6 +177,7 @@ def resume(
     Any number of processes may resume a run that any number stopped: the state is that of the global
     batch order. In a job, every rank reads out_dir (several machines need it on a shared file system)."""
     out_dir = Path(out_dir)
+    control = control or RunControl()
     meta = read_meta(out_dir)
     if meta.get("status") == "complete":
         raise MakemoreError(f"{out_dir} finished training already; nothing to resume")
@@ -195,20 +191,19 @@ def resume(
     torch.manual_seed(meta["seed"])
     model = build_model(meta["model"], **meta["config"])
     saved = load_train_state(out_dir)
+    resume_from = None  # stopped before its first checkpoint: start again, from the same seed
     if saved is not None:
         model_state, optimizer_state, state = saved
         model.load_state_dict(model_state)
-    else:  # stopped before its first checkpoint: start again, from the same seed
-        optimizer_state, state = None, None
+        resume_from = ResumePoint(state, optimizer_state)
     model.to(device)
-    meta.update(status="training", **_job(parallel))
-    return _train_and_finish(model, splits, recipe, meta["seed"], out_dir, meta, (state, optimizer_state),
-                             on_progress, should_stop, parallel, on_eval)
+    meta.update(status="training", **_job(control.parallel))
+    return _train_and_finish(model, splits, recipe, meta["seed"], out_dir, meta, resume_from, control)
 
 
 def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir: Path, meta: dict[str, Any],
-                      resume_from, on_progress, should_stop, parallel: Parallel | None = None,
-                      on_eval: EvalProgress | None = None) -> dict[str, Any]:
+                      resume_from: ResumePoint | None, control: RunControl) -> dict[str, Any]:
+    parallel = control.parallel
     main = parallel is None or parallel.is_main  # the one process that writes out_dir
 
     def checkpoint(state, optimizer) -> None:
@@ -221,12 +216,11 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
         with saving(out_dir, "the best weights"):
             save_weights(out_dir / BEST_WEIGHTS, model)
 
-    hooks = TrainHooks(on_progress=on_progress if main else None, on_best=best if main else None,
-                       on_checkpoint=checkpoint if main else None, should_stop=should_stop)
-    state, optimizer_state = resume_from or (None, None)
+    hooks = TrainHooks(on_progress=control.on_progress if main else None, on_best=best if main else None,
+                       on_checkpoint=checkpoint if main else None, should_stop=control.should_stop)
     try:
         result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks,
-                       state=state, optimizer_state=optimizer_state, parallel=parallel)
+                       resume_from=resume_from, parallel=parallel)
     except TrainingInterrupted as stop:
         if main:
             save_run(out_dir, model, {**meta, "status": "interrupted", "step": stop.step}, weights=False)
@@ -241,7 +235,7 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     # the last val check was of these very weights (same data, same evaluation): its number, not a second pass
     known = {"val": curve[-1][1]} if curve and curve[-1][0] == result.state.step else {}
     metrics = {f"{part}_nll": known[part] if part in known else
-               evaluate_part(model, splits, part, parallel, on_eval if main else None) for part in SPLITS}
+               evaluate_part(model, splits, part, parallel, control.on_eval if main else None) for part in SPLITS}
     meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:

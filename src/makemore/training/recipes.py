@@ -41,7 +41,7 @@ PRESETS: dict[str, dict[str, Recipe]] = {
                        weight_decay=0.1, warmup_steps=100, soft_targets=True),
         "essay": ESSAY_SGD,
     },
-    "mlp-deep": {  # not tuned: the init study's model, with the recipe mlp-bn had before soft targets
+    "mlp-deep": {  # not tuned: the init study's model, with a plain AdamW recipe (no soft targets)
         "fast": Recipe(steps=20_000, batch_size=1024, optimizer="adamw", lr=0.004, schedule="cosine", min_lr_ratio=0.01,
                        weight_decay=0.1),
         "essay": ESSAY_SGD,
@@ -63,24 +63,24 @@ PRESETS: dict[str, dict[str, Recipe]] = {
     "transformer": {
         # 204,544 params, dropout 0.1 (its config's default): val 1.926 (dropout 0.15: 1.926; batch 64 x 12k steps at
         # lr 2e-3, dropout 0.2: 1.996; no dropout: 1.988). Also the small config n_embd=44, n_layer=3 (74,580
-        # params, dropout 0.1): val 1.967. Batches grouped by length (2 CPU cores, names): 6,000 steps val 1.9286 in
-        # 585 s -> 1.9349 in 279 s; 8,000 steps 1.9278 in 347 s. The small config grouped: 1.9709 -> 1.9914,
-        # so its leaderboard entry keeps random batches (leaderboard.EXTRA_ENTRIES). With layers.Dropout's masks
-        # and one thread each (the leaderboard's --jobs auto): 8,000 steps 1.9308, 9,000 steps 1.9243 (533 s), kept;
-        # the small config at 6,000 steps 1.9731, at 7,000 steps 1.9682 (382 s), kept
+        # params, dropout 0.1): val 1.967. Batches grouped by length pad less, so a step costs less and more steps
+        # fit: 6,000 steps val 1.9286 -> 1.9349 grouped; 8,000 grouped steps 1.9278. The small config grouped:
+        # 1.9709 -> 1.9914, so its leaderboard entry keeps random batches (leaderboard.EXTRA_ENTRIES). With
+        # layers.Dropout's masks and one thread each (as the leaderboard trains): 8,000 steps 1.9308, 9,000 steps
+        # 1.9243, kept; the small config at 6,000 steps 1.9731, at 7,000 steps 1.9682, kept
         "fast": Recipe(steps=9000, batch_size=256, optimizer="adamw", lr=0.006, schedule="cosine", warmup_steps=200,
                        min_lr_ratio=0.01, weight_decay=0.1, length_groups=8),
         "random-batches": Recipe(steps=7000, batch_size=256, optimizer="adamw", lr=0.006, schedule="cosine",
                                  warmup_steps=200, min_lr_ratio=0.01, weight_decay=0.1),
     },
     "gru": {  # 66,555 params: val 1.956 (batch 64 x 12k steps at lr 3e-3: 1.952; dropout 0.1: 1.959); batches grouped
-        # by length: 1.9555 in 59 s -> 1.9538 in 35 s (2 CPU cores)
+        # by length (less padding per step): 1.9555 -> 1.9538
         "fast": Recipe(steps=6000, batch_size=128, optimizer="adamw", lr=0.005, schedule="cosine", warmup_steps=200,
                        min_lr_ratio=0.01, weight_decay=0.1, length_groups=8),
     },
     "lstm": {  # 87,291 params: val 1.950 (batch 64 x 12k steps at lr 3e-3: 1.944; dropout 0.1: 1.955); batches grouped
-        # by length: 1.9498 in 76 s -> 1.9474 in 25 s (2 CPU cores). The same recipe trains leaderboard.LARGE_LSTM
-        # (2 layers of 256, dropout 0.3, 864,731 params) to val 1.8993 in 334 s on one thread; 4,500 steps: 1.9106
+        # by length (less padding per step): 1.9498 -> 1.9474. The same recipe trains leaderboard.LARGE_LSTM
+        # (2 layers of 256, dropout 0.3, 864,731 params) to val 1.8993; 4,500 steps: 1.9106
         "fast": Recipe(steps=3000, batch_size=256, optimizer="adamw", lr=0.006, schedule="cosine", warmup_steps=200,
                        min_lr_ratio=0.01, weight_decay=0.1, length_groups=8),
     },

@@ -88,13 +88,13 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     if run_dir.is_file():
         if run_dir.suffix.lower() in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"):
             raise MakemoreError(f"{run_dir} looks like a pickle checkpoint; makemore never unpickles (loading one can "
-                                f"run arbitrary code): give a run directory written by makemore train")
+                                f"run arbitrary code): give a run directory makemore trained into")
         raise MakemoreError(f"{run_dir} is a file; give the run directory that holds {META} and {WEIGHTS}")
     if not run_dir.is_dir():
-        raise MakemoreError(f"run directory not found: {run_dir} (train one with: makemore train -i FILE -o {run_dir})")
+        raise MakemoreError(f"run directory not found: {run_dir} (train a run into it first)")
     path = run_dir / META
     if not path.exists():
-        raise MakemoreError(f"{run_dir} holds no checkpoint ({META} is missing); train into it with makemore train")
+        raise MakemoreError(f"{run_dir} holds no checkpoint ({META} is missing); train a run into it first")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -137,7 +137,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[n
     elif not weights.exists():
         if meta.get("status", "complete") != "complete":
             raise MakemoreError(f"{run_dir} has no weights yet: training stopped before its first checkpoint; "
-                                f"continue it with: makemore train --resume {run_dir}")
+                                "resume the run to continue it")
         raise MakemoreError(f"{run_dir} has {META} but no {WEIGHTS}; the run directory is incomplete, train it again")
     try:
         state = _read_safetensors(weights)[0]

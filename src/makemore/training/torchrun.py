@@ -26,7 +26,7 @@ from typing import Mapping
 import torch
 import torch.distributed as dist
 
-from ..errors import MakemoreError
+from ..errors import MakemoreError, ParameterError
 
 TIMEOUT = timedelta(minutes=5)  # a rank that dies: the others' collectives fail after this, not hang forever
 
@@ -88,8 +88,7 @@ def start(launch: Launch, device: torch.device) -> tuple[Parallel, torch.device]
     elif device.type == "cpu":
         backend = "gloo"
     else:
-        raise MakemoreError(f"training in several processes runs on CUDA or the CPU, not {device.type}; "
-                            f"use --device cuda or cpu")
+        raise ParameterError("device", f"must be cuda or cpu to train in several processes, got {device.type}")
     dist.init_process_group(backend=backend, rank=launch.rank, world_size=launch.world_size, timeout=TIMEOUT)
     return Parallel(launch.rank, launch.world_size, backend), device
 

@@ -195,13 +195,13 @@ async function fetchNext() {
 }
 
 function renderBars(box, rows) {
-  const top = Math.max(...rows.map((r) => r.p), 1e-9);
+  const top = Math.max(...rows.map((r) => r.prob), 1e-9);
   box.replaceChildren(...rows.map((r) => {
     const label = r.end ? "end" : `'${shown(r.char)}'`;
     const bar = h("div", { class: "bar" });
-    bar.style.width = `${(100 * r.p / top).toFixed(1)}%`;  // through the CSSOM: the page's CSP allows no style attributes
-    return h("div", { class: "bar-row", role: "img", "aria-label": `${label}: ${(100 * r.p).toFixed(1)} percent` },
-      h("span", { class: "ch", text: label }), h("div", { class: "track" }, bar), h("span", { class: "p", text: r.p.toFixed(3) }));
+    bar.style.width = `${(100 * r.prob / top).toFixed(1)}%`;  // through the CSSOM: the page's CSP allows no style attributes
+    return h("div", { class: "bar-row", role: "img", "aria-label": `${label}: ${(100 * r.prob).toFixed(1)} percent` },
+      h("span", { class: "ch", text: label }), h("div", { class: "track" }, bar), h("span", { class: "p", text: r.prob.toFixed(3) }));
   }));
 }
 
@@ -215,7 +215,7 @@ async function score(event) {
   $("sc-go").disabled = true;
   try {
     const data = await api("/api/score", { run: state.run.id, items, explain: $("sc-explain").checked });
-    $("score-out").replaceChildren(...data.scores.map(renderScore));
+    $("score-out").replaceChildren(...data.items.map(renderScore));
   } catch (e) { showError("score-error", e); }
   finally { $("sc-go").disabled = false; }
 }
@@ -226,14 +226,14 @@ function renderScore(sc) {
     stat("log p", fmt(sc.log_prob)), stat("NLL/char", fmt(sc.nll_per_char)),
     stat("percentile", sc.percentile === null ? "–" : sc.percentile.toFixed(1)));
   const box = h("div", { class: "score-item" }, head);
-  if (sc.chars.length) {
-    const cols = sc.chars.map((c) => {
+  if ((sc.explain || []).length) {
+    const cols = sc.explain.map((c) => {
       const label = c.end ? "end" : shown(c.char);
-      const bar = h("div", { class: "char-bar" + (c.p < 0.05 ? " low" : "") });
-      bar.style.height = `${Math.max(2, 100 * c.p).toFixed(1)}%`;
-      return h("div", { class: "char-col", title: `${c.context} → ${label}: p ${c.p.toFixed(4)}`,
-                        role: "img", "aria-label": `${label} after ${c.context}: probability ${c.p.toFixed(3)}` },
-        h("div", { class: "col-track" }, bar), h("span", { class: "lbl", text: label }), h("span", { class: "pv", text: c.p.toFixed(2) }));
+      const bar = h("div", { class: "char-bar" + (c.prob < 0.05 ? " low" : "") });
+      bar.style.height = `${Math.max(2, 100 * c.prob).toFixed(1)}%`;
+      return h("div", { class: "char-col", title: `${c.context} → ${label}: p ${c.prob.toFixed(4)}`,
+                        role: "img", "aria-label": `${label} after ${c.context}: probability ${c.prob.toFixed(3)}` },
+        h("div", { class: "col-track" }, bar), h("span", { class: "lbl", text: label }), h("span", { class: "pv", text: c.prob.toFixed(2) }));
     });
     box.append(h("div", { class: "explain" }, ...cols));
   }

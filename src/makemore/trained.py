@@ -1,0 +1,340 @@
+"""`Run`: one trained run, loaded — the object every front end holds.
+
+    run = Run.load("runs/wavenet")
+    out = run.generate(GenerateRequest(n=5, seed=0, prefix="ka"))
+    scores = run.score(["emma", "xqzt"], explain=True)
+
+A Run owns what a run folder holds (the model in eval mode, its vocabulary, labels and run.json) and
+what is found again from it (the training items, the population percentiles are taken in), and answers
+every question asked of a trained model: generate, score, next, classify, evaluate. `makemore
+sample/score/next/classify/eval` and every route of `makemore serve` call these methods and only parse
+and format around them, so the command line and the API give the same answers, in the same JSON
+(`to_json` on each result).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from .bounds import MAX_LEN
+from .data.items import BOUNDARY, TextOptions, Vocab, split_labelled
+from .data.labels import ItemLabels, LabelSet, for_label, label_numbers, require_labels
+from .device import pick_device
+from .errors import MakemoreError, ParameterError
+from .generation.classify import Classified, classify_items, label_report, score_labelled
+from .generation.request import GenerateRequest
+from .generation.sampler import Sample, generate
+from .generation.scoring import char_name, context_display, explain_item, percentile_of, top_next_chars, unknown_chars
+from .generation.search import most_likely
+from .training.pipeline import evaluate_part, splits_for
+from .training.recorded import Resolve, TrainingDataMissing, recorded_input
+from .training.folders import find_runs
+from .training.run_folder import load_run
+
+END = "<end>"  # how the end token is named in JSON (with "end": true); no single character reads so
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class Generated:
+    """What `Run.generate` gives: the items and the resolved request (its seed and max_len filled in)."""
+
+    request: GenerateRequest  # as resolved: seed and max_len are what was used
+    items: list[Sample]  # drawn order; with most_likely, highest log-probability first
+    exact: bool | None = None  # most_likely: False when the budget stopped the search (better items may exist)
+    expansions: int | None = None  # most_likely: prefixes the search expanded
+
+    def to_json(self, run: str) -> dict[str, Any]:
+        r = self.request
+        settings = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("exclude", "max_draws")}
+        settings["label"] = list(r.label) if isinstance(r.label, (list, tuple)) else r.label
+        settings["max_expansions"] = r.budget if r.most_likely is not None else None
+        body: dict[str, Any] = {"run": run, "seed": r.seed, "max_len": r.max_len, "settings": settings}
+        if r.most_likely is not None:
+            body.update(exact=self.exact, expansions=self.expansions, max_expansions=r.budget)
+        body["items"] = [{"item": s.item, "log_prob": s.log_prob, **({} if s.label is None else {"label": s.label})}
+                         for s in self.items]
+        return body
+
+
+@dataclass(frozen=True)
+class Step:
+    """One predicted character of an explained item: its probability given what came before."""
+
+    context: str  # what the model read, as shown (the boundary as the run's symbol)
+    char: str  # the character predicted, or "<end>" for the end token
+    end: bool  # the end token
+    prob: float
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One item's score under the run (or under one label of a labelled run)."""
+
+    item: str
+    log_prob: float  # natural log of its probability: characters and the end token
+    nll_per_char: float  # -log_prob / predicted
+    predicted: int  # characters + the end token
+    percentile: float | None  # percent of the training-split items with a lower log_prob; None if not found
+    explain: list[Step] | None = None  # each character's probability, when asked
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What `Run.score` gives: the items' scores in input order, and why percentiles are missing, if they are."""
+
+    items: list[Scored]
+    label: str | None  # the label scored under (None: the whole run)
+    percentile_note: str | None  # why every percentile is None (the training file was not found), else None
+
+    def to_json(self, run: str) -> dict[str, Any]:
+        rows = []
+        for s in self.items:
+            row = {"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char, "predicted": s.predicted,
+                   "percentile": s.percentile}
+            if s.explain is not None:
+                row["explain"] = [{"context": t.context, "char": t.char, "end": t.end, "prob": t.prob}
+                                  for t in s.explain]
+            rows.append(row)
+        return {"run": run, "label": self.label, "percentile_note": self.percentile_note, "items": rows}
+
+
+@dataclass(frozen=True)
+class NextChar:
+    char: str  # the character, or "<end>" for the end token
+    end: bool
+    prob: float
+
+
+@dataclass(frozen=True)
+class Next:
+    """What `Run.next` gives: the most likely next characters after a prefix, most likely first."""
+
+    prefix: str  # as the model read it (the run's text options applied)
+    label: str | None
+    next: list[NextChar]
+
+    def to_json(self, run: str) -> dict[str, Any]:
+        return {"run": run, "prefix": self.prefix, "label": self.label,
+                "next": [{"char": c.char, "end": c.end, "prob": c.prob} for c in self.next]}
+
+
+# ----------------------------------------------------------------------------- the run
+
+class Run:
+    """A trained run: its model (in eval mode), vocabulary, labels, run.json, and what is found again from them."""
+
+    def __init__(self, model: nn.Module, vocab: Vocab, meta: dict[str, Any], path: str | Path | None = None, *,
+                 inputs: Sequence[str] | None = None, resolve: Resolve = Path):
+        self.model = model.eval()  # every question reads the model; none trains it
+        self.vocab = vocab
+        self.meta = meta
+        self.path = None if path is None else Path(path)
+        self._inputs = list(inputs) if inputs else None  # files given in place of the recorded ones
+        self._resolve = resolve
+        self._lock = threading.Lock()  # the server asks from several threads: each cache is filled once
+        self._data: tuple[list[str], ItemLabels | None] | None = None
+        self._populations: dict[int | None, list[float]] = {}
+        try:
+            self.text_options = TextOptions(**(meta.get("dataset") or {}).get("text_options", {}))
+        except (TypeError, MakemoreError):
+            self.text_options = TextOptions()
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto", *, inputs: Sequence[str] | None = None,
+             resolve: Resolve = Path) -> "Run":
+        """The run in folder `path`, on `device` ("auto": CUDA, then MPS, then the CPU; any device loads a run
+        trained on any other). `inputs` replace the training files run.json records, if they moved; `resolve`
+        finds a file from a name (a built-in dataset's, e.g. with `makemore.data.builtin.locate_input`)."""
+        device = pick_device(device) if isinstance(device, str) else device
+        model, vocab, meta = load_run(path, device)
+        return cls(model, vocab, meta, path, inputs=inputs, resolve=resolve)
+
+    @staticmethod
+    def list(*paths: str | Path) -> list[Path]:
+        """The run folders among `paths`: a run folder itself, a `reproduce` or `leaderboard` folder (its runs in
+        its table's order), or any folder whose subfolders are runs. Reads run.json only: nothing is loaded."""
+        return [found.path for found in find_runs(paths)[0]]
+
+    # --------------------------------------------------------------------- what it is
+
+    @property
+    def name(self) -> str:
+        return str(self.path) if self.path is not None else self.meta["model"]
+
+    @property
+    def labels(self) -> LabelSet | None:
+        """A labelled run's labels (None: it was trained on one list)."""
+        return getattr(self.model, "label_set", None)
+
+    @property
+    def max_item_len(self) -> int:
+        """The longest training item (run.json records it), from which the default max_len follows."""
+        return int(self.meta.get("max_item_len", 32))
+
+    def text(self, text: str) -> str:
+        """`text` read as the training file was (lower-cased, NFC-normalised, if it was)."""
+        return self.text_options.apply(text)
+
+    def label_number(self, name: str | None, required_for: str | None = None) -> int | None:
+        """The number of the label named (None or "": none); a ParameterError of `label` for a name the run does
+        not have, for a label given to an unlabelled run, and, with `required_for`, for none on a labelled run."""
+        if not name:
+            if self.labels is not None and required_for:
+                raise ParameterError("label", f"is needed for {required_for} on a labelled run: one of "
+                                              f"{', '.join(self.labels.names)}")
+            return None
+        return label_numbers(self.labels, name)[0]
+
+    def check_known(self, parameter: str, texts: Sequence[str]) -> None:
+        """A ParameterError naming the first of `texts` with characters the model never saw, and those characters:
+        of `parameter` itself for one text, of `parameter[i]` for the i-th of several."""
+        for i, text in enumerate(texts):
+            unknown = unknown_chars(self.vocab, [text])
+            if unknown:
+                shown = ", ".join(char_name(ch) for ch in unknown[:20]) + (f" and {len(unknown) - 20} more"
+                                                                           if len(unknown) > 20 else "")
+                name = f"{parameter}[{i}]" if len(texts) > 1 or parameter == "items" else parameter
+                raise ParameterError(name, f"contains character(s) the model has never seen: {shown}")
+
+    # --------------------------------------------------------------------- what it was trained on
+
+    def training_data(self) -> tuple[list[str], ItemLabels | None]:
+        """Every item of the training file(s), and their labels (None when unlabelled), as read for training;
+        TrainingDataMissing when the files cannot be found or have changed."""
+        with self._lock:
+            if self._data is None:
+                self._data = recorded_input(self.meta, self.path or ".", self._inputs, self._resolve)
+            return self._data
+
+    def training_items(self) -> list[str]:
+        return self.training_data()[0]
+
+    def population(self, label: int | None = None) -> list[float]:
+        """The sorted log-probabilities of the training-split items (a label's, under it, with `label`), as
+        `score` scores them: the population its percentiles are taken in."""
+        items, labels = self.training_data()
+        with self._lock:
+            if label not in self._populations:
+                of_item = None if labels is None else labels.of_item
+                train_items, train_labels = split_labelled(items, of_item, self.meta.get("split_seed", 42))[0]
+                if label is not None:
+                    train_items = [it for it, lb in zip(train_items, train_labels) if lb == label]
+                scores = score_labelled(self.model, self.vocab, train_items, label=label)
+                self._populations[label] = sorted(s.log_prob for s in scores)
+            return self._populations[label]
+
+    # --------------------------------------------------------------------- questions
+
+    def resolve(self, request: GenerateRequest, cap: int = MAX_LEN) -> GenerateRequest:
+        """The request as this run answers it: text options applied to its strings, a seed drawn if none was
+        given, max_len from the run's longest item if none was given (at most `cap`), every check passed."""
+        texts = {name: (self.text(getattr(request, name)) if getattr(request, name) else getattr(request, name))
+                 for name in ("prefix", "suffix", "contains")}
+        seed = request.seed
+        if seed is None and request.most_likely is None:
+            seed = secrets.randbits(32)  # exact in JavaScript: the page shows it
+        names = _names(request.label)  # one label as its name, several as a tuple: one form for every front end
+        label = None if not names else names[0] if len(names) == 1 else tuple(names)
+        request = replace(request, seed=seed, n=request.count, label=label, **texts)  # most_likely: n is its count
+        request.check()
+        for name, text in texts.items():
+            self.check_known(name, [text or ""])
+        label_numbers(self.labels, request.label)  # an unknown label, or one given to an unlabelled run
+        if request.most_likely is not None and self.labels is not None and len(_names(request.label)) != 1:
+            raise ParameterError("label", f"must name one label with most_likely on a labelled run (the search ranks "
+                                          f"items under one): one of {', '.join(self.labels.names)}",
+                                 related=("most_likely",))
+        return request.resolved(self.max_item_len, cap)
+
+    def generate(self, request: GenerateRequest, *, cap: int = MAX_LEN) -> Generated:
+        """Items drawn with the request's controls, or, with request.most_likely, the most probable ones, exactly
+        (within the request's budget). With novel, the training items are left out (TrainingDataMissing when
+        they cannot be found). The same seed gives the same items."""
+        request = self.resolve(request, cap)
+        exclude = self.training_items() if request.novel else None
+        if request.most_likely is not None:
+            label = self.label_number(_names(request.label)[0] if request.label else None)
+            taken = set(request.exclude) | set(exclude or ())
+            found = most_likely(for_label(self.model, label), self.vocab, request, exclude=taken)
+            named = self.labels.names[label] if label is not None else None
+            items = [Sample(s.item, s.log_prob, named) for s in found.items]
+            return Generated(request, items, found.exact, found.expansions)
+        return Generated(request, generate(self.model, self.vocab, request, exclude=exclude))
+
+    def score(self, items: Sequence[str], *, label: str | None = None, explain: bool = False) -> Scores:
+        """Each item's log-probability, NLL per character and percentile among the training-split items (under
+        one label of a labelled run with `label`, else under the whole run); with explain, each character's
+        probability given its context (a labelled run: under the label, which is then needed)."""
+        number = self.label_number(label, "explain" if explain else None)
+        items = [self.text(item) for item in items]
+        self.check_known("items", items)
+        population, note = None, None
+        try:
+            population = self.population(number)
+        except MakemoreError as e:
+            note = f"the percentile needs the training items: {e}"
+        model = for_label(self.model, number)
+        rows = []
+        for s in score_labelled(self.model, self.vocab, items, label=number):
+            steps = [self._step(step) for step in explain_item(model, self.vocab, s.item)] if explain else None
+            rows.append(Scored(s.item, s.log_prob, s.nll_per_char, s.predicted,
+                               percentile_of(s.log_prob, population) if population is not None else None, steps))
+        return Scores(rows, label or None, note)
+
+    def next(self, prefix: str, k: int = 10, *, label: str | None = None) -> Next:
+        """The k most likely characters to follow `prefix` (a labelled run: as `label`'s, which is needed)."""
+        number = self.label_number(label, "next")
+        prefix = self.text(prefix)
+        self.check_known("prefix", [prefix])
+        top = top_next_chars(for_label(self.model, number), self.vocab, prefix, min(k, self.vocab.size))
+        return Next(prefix, label or None, [NextChar(self._char(i), i == BOUNDARY, p) for i, p in top])
+
+    def classify(self, items: Sequence[str]) -> list[Classified]:
+        """Each item's probability of each label, by Bayes' rule (a labelled run only)."""
+        labels = require_labels(self.labels)
+        items = [self.text(item) for item in items]
+        self.check_known("items", items)
+        return classify_items(self.model, self.vocab, items, labels)
+
+    def evaluate(self, on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+        """Mean NLL of the train, val and test splits the run was trained on (found again from its files), and
+        for a labelled run its per-label report (`labels`)."""
+        items, labels = self.training_data()
+        splits = splits_for(items, self.meta["model"], getattr(self.model.config, "block_size", None),
+                            seed=self.meta.get("split_seed", 42), vocab=self.vocab, labels=labels)
+        result: dict[str, Any] = {part: evaluate_part(self.model, splits, part, on_eval=on_progress)
+                                  for part in ("train", "val", "test")}
+        if labels is not None:
+            result["labels"] = label_report(self.model, splits, items, labels.of_item, self.labels,
+                                            self.meta.get("split_seed", 42))
+        return result
+
+    def to_json(self, result: Generated | Scores | Next, name: str | None = None) -> dict[str, Any]:
+        """A result as the JSON both front ends give (`makemore ... --format json` and the API)."""
+        return result.to_json(name if name is not None else self.name)
+
+    # --------------------------------------------------------------------- helpers
+
+    def _char(self, index: int) -> str:
+        return END if index == BOUNDARY else self.vocab.chars[index - 1]
+
+    def _step(self, step) -> Step:
+        return Step(context_display(self.vocab, step.context), self._char(step.index), step.index == BOUNDARY,
+                    step.prob)
+
+
+def _names(label: str | Sequence[str] | None) -> list[str]:
+    """The label names a request gives: one, several or none."""
+    return [] if not label else [label] if isinstance(label, str) else list(label)
+
+
+__all__ = ["Run", "Generated", "Scores", "Scored", "Step", "Next", "NextChar", "TrainingDataMissing", "END"]

@@ -315,8 +315,13 @@ MISSING_HINT = "; pass the training file with -i FILE"  # what a CLI user can do
 def load(args) -> Run:
     """The run of args.run_dir on --device (its training files: the recorded ones, or -i's), --threads set."""
     inputs = getattr(args, "input", None)
-    run = Run.load(args.run_dir, args.device, inputs=[inputs] if isinstance(inputs, str) else inputs,
-                   resolve=resolve_input_file)
+    try:
+        run = Run.load(args.run_dir, args.device, inputs=[inputs] if isinstance(inputs, str) else inputs,
+                       resolve=resolve_input_file)
+    except MakemoreError as e:  # the library says "resume the run"; the command line says how
+        if "resume the run" in str(e):
+            raise MakemoreError(f"{e} (makemore train --resume {args.run_dir})") from None
+        raise
     set_threads(args.threads)
     return run
 

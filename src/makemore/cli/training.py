@@ -163,6 +163,10 @@ def run_or_explain(train_fn, out_dir: Path, main: bool = True):
             raise SystemExit(1) from None
         raise MakemoreError(f"stopped at step {stop.step:,}; the checkpoint is saved. Resume with: "
                             f"makemore train --resume {out_dir}") from None
+    except MakemoreError as e:  # the library says "resume the run"; the command line says how
+        if "resume the run" in str(e):
+            raise MakemoreError(f"{e} (makemore train --resume {out_dir})") from None
+        raise
 
 
 def finish_training(args, out_dir: Path, meta: dict) -> None:

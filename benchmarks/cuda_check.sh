@@ -51,6 +51,7 @@ step "cached = uncached decoding" python3 - "$work" "$dev" <<'EOF'
 # way and, through the random stream, changes the rest of its batch); float64: every item must agree
 import sys, time, torch
 from makemore.training.run_folder import load_run
+from makemore.generation.request import GenerateRequest
 from makemore.generation.sampler import generate
 bad = 0
 sync = torch.cuda.synchronize if sys.argv[2] == 'cuda' else (lambda: None)
@@ -58,14 +59,14 @@ for name in ["rnn", "gru", "lstm", "transformer", "wavenet-conv"]:
     model, vocab, _ = load_run(f"{sys.argv[1]}/{name}", device=sys.argv[2])
     got = {}
     for cache in (False, True):
-        generate(model, vocab, 64, max_len=30, seed=0, cache=cache)  # warm-up
+        generate(model, vocab, GenerateRequest(n=64, max_len=30, seed=0), cache=cache)  # warm-up
         sync(); t = time.perf_counter()
-        items = generate(model, vocab, 10_000, max_len=30, seed=3, cache=cache, batch_size=1024)
+        items = generate(model, vocab, GenerateRequest(n=10_000, max_len=30, seed=3), cache=cache, batch_size=1024)
         sync(); got[cache] = (items, 10_000 / (time.perf_counter() - t))
     same = sum(a.item == b.item for a, b in zip(got[False][0], got[True][0]))
     lp = max(abs(a.log_prob - b.log_prob) for a, b in zip(got[False][0], got[True][0]) if a.item == b.item)
     model = model.double()
-    exact = [generate(model, vocab, 10_000, max_len=30, seed=3, cache=c, batch_size=1024) for c in (False, True)]
+    exact = [generate(model, vocab, GenerateRequest(n=10_000, max_len=30, seed=3), cache=c, batch_size=1024) for c in (False, True)]
     same64 = sum(a.item == b.item for a, b in zip(*exact))
     print(f"{name:<13} items/s uncached {got[False][1]:>9,.0f} cached {got[True][1]:>9,.0f} | float32: same items "
           f"{same}/10000, max |dlogp| {lp:.1e} | float64: same items {same64}/10000")

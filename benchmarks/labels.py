@@ -41,7 +41,7 @@ The table (stdout, as it is pasted into a README), per data set, means over --re
 with seed and split seed +r: other initial weights, batches and split; the same items): total
 parameters, test NLL per label (nats per predicted character, end token included), accuracy and
 macro-F1 of classifying the test split's items, the share of --samples items drawn per label (seeded)
-that the model's own classifier gives back to that label (for (a): `generate_labelled(..., label=X)`
+that the model's own classifier gives back to that label (for (a): `generate(..., GenerateRequest(label=X))`
 classified by (a); for (b): items of label X's model classified by (b)'s Bayes rule), the steps of
 the kept weights and the training seconds. Then the difference in accuracy (each repeat too), the
 parameters, whether the labels issue's target is met (the conditional model's accuracy at least the
@@ -79,7 +79,8 @@ from makemore.data.labels import ItemLabels
 from makemore.models import build_model, get_spec
 from makemore.training.recipes import get_recipe
 from makemore.training.pipeline import RunSpec, default_block_size, run, splits_for
-from makemore.generation.sampler import generate, generate_labelled
+from makemore.generation.request import GenerateRequest
+from makemore.generation.sampler import generate
 from makemore.generation.scoring import score_items
 
 # label -> (the list's file names in /usr/share/dict, first preferred; the Debian package of the first)
@@ -344,8 +345,8 @@ def measure(data: DataSet, args, seed: int, split_seed: int, out: Path) -> Resul
     report = label_report(a.model, a.splits, data.items, data.of_item, label_set, split_seed, part="test")
     own_a, samples = [], {}
     for name in data.labels:
-        drawn = [s.item for s in generate_labelled(a.model, vocab, args.samples, seed=seed, labels=label_set,
-                                                   label=name, max_len=max_len)]
+        request = GenerateRequest(n=args.samples, seed=seed, label=name, max_len=max_len)
+        drawn = [s.item for s in generate(a.model, vocab, request)]
         samples[name] = drawn
         own_a.append(sum(c.label == name for c in classify_items(a.model, vocab, drawn, label_set)) / len(drawn))
     rows = [Row(f"(a) conditional, n_hidden={width}", a.params, report.nll, report.accuracy, report.macro_f1,
@@ -362,7 +363,7 @@ def measure(data: DataSet, args, seed: int, split_seed: int, out: Path) -> Resul
     predicted = bayes(models_b, vocab, test_items, log_priors)
     own_b = []
     for k in range(K):
-        drawn = [s.item for s in generate(models_b[k], vocab, args.samples, max_len=max_len, seed=seed)]
+        drawn = [s.item for s in generate(models_b[k], vocab, GenerateRequest(n=args.samples, max_len=max_len, seed=seed))]
         own_b.append(sum(p == k for p in bayes(models_b, vocab, drawn, log_priors)) / len(drawn))
     rows.append(Row(f"(b) per label, {K} x n_hidden={width_b}", sum(t.params for t in b),
                     {name: t.test_nll for name, t in zip(data.labels, b)},

@@ -39,6 +39,7 @@ from makemore.models import build_model
 from makemore.training.recipes import get_recipe
 from makemore.studies.reproduce import ESSAY_MODELS
 from makemore.training.pipeline import default_block_size, splits_for
+from makemore.generation.request import GenerateRequest
 from makemore.generation.sampler import generate, sample_indices
 from makemore.generation.search import most_likely
 from makemore.training.loop import train
@@ -113,8 +114,9 @@ def essay_table(args, items, max_len) -> None:
     print(f"{'model':<14} {'built':<28} {'batched items/s':>16} {'len':>5} {'loop items/s':>13} {'len':>5} {'speedup':>8}")
     for name in args.models.split(","):
         model, vocab, how = build(name, items, args)
-        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
-        batched_s, batched = best_of(args.repeats, lambda: generate(model, vocab, args.n, max_len=max_len, seed=args.seed))
+        generate(model, vocab, GenerateRequest(n=100, max_len=max_len, seed=args.seed))  # warm-up
+        batched_s, batched = best_of(args.repeats, lambda: generate(model, vocab, GenerateRequest(n=args.n, max_len=max_len,
+                                                                                   seed=args.seed)))
         loop_s, looped = best_of(args.repeats, lambda: one_at_a_time(model, args.loop_n, max_len, args.seed))
         batched_rate, loop_rate = args.n / batched_s, args.loop_n / loop_s
         batched_len = sum(len(s.item) for s in batched) / len(batched)
@@ -129,12 +131,12 @@ def decoding_table(args, items, max_len) -> None:
           f"{'speedup':>8} {'len':>5}")
     for name in SEQUENCE_MODELS:
         model, vocab, how = build(name, items, args)
-        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
+        generate(model, vocab, GenerateRequest(n=100, max_len=max_len, seed=args.seed))  # warm-up
         for batch in (1, 64, 1024):
             n = args.batch1_n if batch == 1 else args.n
             rates = []
             for cache in (False, True):
-                seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, n, max_len=max_len, seed=args.seed,
+                seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, GenerateRequest(n=n, max_len=max_len, seed=args.seed),
                                                                         batch_size=batch, cache=cache))
                 rates.append(n / seconds)
             mean_len = sum(len(s.item) for s in drawn) / len(drawn)
@@ -147,14 +149,13 @@ def search_table(args, items, max_len) -> None:
     print(f"{'model':<14} {'built':<28} {'request':<18} {'seconds':>8}  detail")
     for name in SEARCH_MODELS:
         model, vocab, how = build(name, items, args)
-        generate(model, vocab, 100, max_len=max_len, seed=args.seed)  # warm-up
-        seconds, found = best_of(1, lambda: most_likely(model, vocab, 100, max_len=max_len))
+        generate(model, vocab, GenerateRequest(n=100, max_len=max_len, seed=args.seed))  # warm-up
+        seconds, found = best_of(1, lambda: most_likely(model, vocab, GenerateRequest(most_likely=100, max_len=max_len)))
         print(f"{name:<14} {how:<28} {'--most-likely 100':<18} {seconds:>8.2f}  {found.expansions:,} prefixes expanded, "
               f"exact: {found.exact}; first {', '.join(s.item or EMPTY for s in found.items[:4])}", flush=True)
         for flag, constraint in (("--suffix ella", Constraint(suffix="ella")), ("--contains qu", Constraint(contains="qu"))):
-            seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, 100, max_len=max_len, seed=args.seed,
-                                                                    suffix=constraint.suffix,
-                                                                    contains=constraint.contains))
+            seconds, drawn = best_of(args.repeats, lambda: generate(model, vocab, GenerateRequest(
+                n=100, max_len=max_len, seed=args.seed, suffix=constraint.suffix, contains=constraint.contains)))
             walks = sample_indices(model, 2000, max_len, torch.Generator().manual_seed(args.seed))
             p = estimate_probability(model, vocab, "", constraint, walks)
             print(f"{name:<14} {how:<28} {flag:<18} {seconds:>8.2f}  P = {p:.4f}, ~{100 / p:,.0f} draws; "

@@ -52,6 +52,7 @@ from makemore.training.evaluation import evaluate
 from makemore.models import build_model, get_spec
 from makemore.training.recipes import get_recipe
 from makemore.training.pipeline import default_block_size, splits_for
+from makemore.generation.request import GenerateRequest
 from makemore.generation.sampler import generate
 from makemore.training.loop import Recipe, TrainHooks, train
 
@@ -144,7 +145,7 @@ def measure_list(path: Path, steps: int, warmup: int, sample_n: int) -> dict:
         val_chars = int((data.val[1] >= 0).sum())  # predicted characters: every character and end token
         t = time.perf_counter()
         max_len = row["longest"]  # a few steps do not teach a model to end items: bound them by the list's longest
-        generate(model, data.vocab, sample_n, max_len=max_len, seed=0)
+        generate(model, data.vocab, GenerateRequest(n=sample_n, max_len=max_len, seed=0))
         rate = sample_n / (time.perf_counter() - t)
         row["models"][name] = {"ms_per_step": ms, "eval_s_per_m": eval_s / val_chars * 1e6, "eval_s": eval_s,
                                "items_per_s": rate}

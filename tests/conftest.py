@@ -25,6 +25,14 @@ def _names_dir() -> Path | None:
     return None
 
 
+def names_dir_or_skip() -> Path:
+    """The folder holding names.txt, for a module-scoped fixture (which cannot take `names_path`); a skip without it."""
+    names_dir = _names_dir()
+    if names_dir is None:
+        pytest.skip("names.txt not found: set MAKEMORE_DATA to the folder holding it")
+    return names_dir
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
     """Every test: one thread (fast and deterministic on 2 cores), a private cache, the shared data folder."""

@@ -21,7 +21,7 @@ import torch
 
 import makemore as mm
 
-from .conftest import REPO, _names_dir, call, write_lines
+from .conftest import REPO, call, names_dir_or_skip, write_lines
 from .serving import running_server
 
 
@@ -89,9 +89,7 @@ def catalog(tmp_path_factory):
     pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
     from makemore.serve.catalog import load_catalog
 
-    names_dir = _names_dir()
-    if names_dir is None:
-        pytest.skip("names.txt not found: set MAKEMORE_DATA to the folder holding it")
+    names_dir = names_dir_or_skip()
     tmp = tmp_path_factory.mktemp("openapi")
     small = write_lines(tmp / "small.txt", (names_dir / "names.txt").read_text().splitlines()[:300])
     code, _, err = call("train", "-i", small, "--model", "bigram-counts", "-o", tmp / "counts", "--threads", "1",

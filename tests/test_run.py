@@ -14,7 +14,7 @@ from makemore import GenerateRequest, ParameterError, Run
 from makemore.generation.scoring import percentile_of, score_items
 from makemore.data.items import drop_duplicates, split_items
 
-from .conftest import _names_dir, call, write_lines
+from .conftest import call, names_dir_or_skip, write_lines
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -28,9 +28,7 @@ ITEMS = ["emma", "olivia", "ava", "xqzt"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A --dedupe run (its list repeats names, so its split differs from the file's) and a labelled run."""
-    names_dir = _names_dir()
-    if names_dir is None:
-        pytest.skip("names.txt not found")
+    names_dir = names_dir_or_skip()
     names = (names_dir / "names.txt").read_text().splitlines()
     tmp = tmp_path_factory.mktemp("runs")
     repeated = write_lines(tmp / "repeated.txt", names[:300] + names[:150])  # 150 repeats: --dedupe drops them

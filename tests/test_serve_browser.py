@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, _names_dir
+from .conftest import REPO, names_dir_or_skip
 from .serving import running_server, train_folder
 
 README_SCREENSHOT = REPO / "docs" / "serve.png"  # written only with MAKEMORE_SCREENSHOT=1
@@ -64,9 +64,7 @@ def catalog(tmp_path_factory):
     pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
     from makemore.serve.catalog import load_catalog
 
-    names_dir = _names_dir()
-    if names_dir is None:
-        pytest.skip("names.txt not found: set MAKEMORE_DATA to the folder holding it")
+    names_dir = names_dir_or_skip()
     folder = train_folder(tmp_path_factory.mktemp("browser") / "essay", names_dir / "names.txt", mlp_steps=1500)
     return load_catalog([folder], {})
 

@@ -83,9 +83,10 @@ def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def _sample_batch(model: nn.Module, n: int, max_len: int, generator: torch.Generator, prefix: Sequence[int],
-                  temperature: float, top_k: int | None, top_p: float | None,
-                  min_len: int, cache: bool = True) -> tuple[list[list[int]], list[float]]:
-    """One batch of n items: (index lists without the boundary, prefix included; log-probs)."""
+                  request: GenerateRequest, cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch of n items: what was drawn after the prefix (n, steps), each row ending at its first boundary,
+    and the items' log-probabilities (n,). The request's temperature, top_k, top_p and min_len shape the draws."""
+    temperature, top_k, top_p, min_len = request.temperature, request.top_k, request.top_p, request.min_len
     device = model_device(model)
     P = len(prefix)
     # the item so far, [0] + prefix + what was drawn; the decoder gives the logits of its next character
@@ -169,8 +170,7 @@ def _draw_batches(model: nn.Module, n: int, max_len: int, generator: torch.Gener
         done = 0
         while done < n:
             m = min(batch_size, n - done)
-            yield _sample_batch(model, m, max_len, generator, list(prefix), request.temperature, request.top_k,
-                                request.top_p, request.min_len, cache)
+            yield _sample_batch(model, m, max_len, generator, list(prefix), request, cache)
             done += m
 
 

@@ -91,7 +91,7 @@ def cmd_leaderboard(args) -> None:
         log(f"wrote {out_dir / 'leaderboard.json'}; leaderboard.png skipped ({e})")
 
 
-AUTO_JOBS = 2  # --jobs auto on a CPU: two runs at once (names' leaderboard, equal recipes: 516.7 s against 768 s)
+AUTO_JOBS = 2  # --jobs auto on a CPU: two runs at once (docs/parallel.md: what it gains on 2 cores)
 
 
 def add_jobs_option(p) -> None:
@@ -309,7 +309,7 @@ def add_batchnorm(sub) -> None:
 
 
 BACKPROP_DESCRIPTION = (
-    "Backpropagation written by hand (makemore/backprop.py) for the mlp-bn model, every "
+    "Backpropagation written by hand (makemore/studies/backprop.py) for the mlp-bn model, every "
     "intermediate of the forward pass with its own backward rule, plus the essay's fused "
     "cross-entropy and BatchNorm backward.\n\n"
     "--check compares every hand gradient with autograd's on one training batch, in float64 "

@@ -19,6 +19,7 @@ probability at temperature 1 without any of the masks above, summed over its cha
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy
@@ -220,24 +221,31 @@ def generate(model: nn.Module, vocab: Vocab, request: GenerateRequest, *, exclud
     drawn = draw_labels(request.n, labels, chosen, request.seed)
     novel = request.novel or bool(request.exclude) or exclude is not None
     taken = set(request.exclude) | set(exclude or ()) if novel else None
-    out: list[Sample | None] = [None] * request.n
-    for k in sorted(set(drawn)):
-        places = [i for i, lb in enumerate(drawn) if lb == k]
+
+    def drawer(k: int) -> _Drawer:
         # each label its own random stream (label 0's is the seed itself: an unlabelled run's stream)
         label_seed = request.seed if k == 0 else (request.seed + 7_919 * k) % 2 ** 64
-        name = None if labels is None else labels.names[k]
-        one = _Drawer(model if labels is None else for_label(model, k), vocab, request, label_seed, batch_size, cache)
-        for i, s in zip(places, one.items(len(places), taken)):
-            out[i] = Sample(s.item, s.log_prob, name)
+        if labels is None:
+            return _Drawer(model, vocab, request, label_seed, None, batch_size, cache)
+        return _Drawer(for_label(model, k), vocab, request, label_seed, labels.names[k], batch_size, cache)
+
+    groups = sorted(set(drawn))
+    if len(groups) == 1:  # an unlabelled run, or one label: the items come in the order drawn
+        return drawer(groups[0]).items(request.n, taken)
+    out: list[Sample | None] = [None] * request.n
+    for k in groups:
+        places = [i for i, lb in enumerate(drawn) if lb == k]
+        for i, s in zip(places, drawer(k).items(len(places), taken)):
+            out[i] = s
     return out  # type: ignore[return-value]
 
 
 class _Drawer:
     """One label's items (or an unlabelled run's): plain draws, novel ones, or ones meeting a constraint."""
 
-    def __init__(self, model: nn.Module, vocab: Vocab, request: GenerateRequest, seed: int, batch_size: int,
-                 cache: bool):
-        self.model, self.vocab, self.request, self.seed = model, vocab, request, seed
+    def __init__(self, model: nn.Module, vocab: Vocab, request: GenerateRequest, seed: int, label: str | None,
+                 batch_size: int, cache: bool):
+        self.model, self.vocab, self.request, self.seed, self.label = model, vocab, request, seed, label
         self.batch_size, self.cache = batch_size, cache
         self.device = model_device(model)  # the random stream lives where the model does
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -253,6 +261,10 @@ class _Drawer:
             log_probs += lp.tolist()
         return items, log_probs
 
+    def samples(self, items: list[str], log_probs: list[float]) -> list[Sample]:
+        """The items as Samples of this drawer's label, made in one pass (`_make`: no keyword handling per item)."""
+        return list(map(Sample._make, zip(items, log_probs, repeat(self.label))))
+
     def walks(self) -> list[list[int]]:
         """Unconstrained items (temperature 1, no masks): where a constraint's probability is estimated."""
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -264,7 +276,7 @@ class _Drawer:
         if self.request.constraint:
             return self._constrained(n, taken)
         if taken is None:
-            return [Sample(item, lp) for item, lp in zip(*self.draw(n))]
+            return self.samples(*self.draw(n))
         return self._novel(n, taken)
 
     def _novel(self, n: int, taken: set[str]) -> list[Sample]:
@@ -277,7 +289,7 @@ class _Drawer:
             for item, lp in zip(items, log_probs):
                 if item not in taken:
                     taken.add(item)
-                    found.append(Sample(item, lp))
+                    found.append(Sample(item, lp, self.label))
                     if len(found) == n:
                         return found
         raise ParameterError(
@@ -302,4 +314,4 @@ class _Drawer:
         drawn = draw_satisfying(self.draw, n, accept, self.request.max_draws, self.batch_size, estimate)
         if len(drawn.found) < n:
             raise too_unlikely(constraint, n, drawn, self.request.max_draws, estimate, novel=taken is not None)
-        return [Sample(item, lp) for item, lp in drawn.found]
+        return self.samples(*zip(*drawn.found)) if drawn.found else []

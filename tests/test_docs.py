@@ -21,7 +21,7 @@ MAX_README_LINES = 300
 # `tests/test_x.py::test_name`, or `::test_name` naming a test of the file cited last before it
 CITATION = re.compile(r"`(tests/[\w/]+\.py)?::(\w+)`")
 HISTORY = [re.compile(p, re.IGNORECASE) for p in (
-    r"before this issue", r"\bthis issue\b", r"the code before", r"\bpre-issue\b",
+    r"before\s+this\s+issue", r"\bthis issue\b", r"the\s+code\s+before", r"\bpre-issue\b",
     r"\bcommit\s+[0-9a-f]{7,}\b",  # a hash: the pages say what is true now, not against which commit
 )]
 

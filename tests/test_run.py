@@ -134,6 +134,14 @@ def test_a_request_is_checked_once_and_errors_name_parameters(runs):
     assert e.value.parameter == "label"
 
 
+def test_most_likely_is_generate_with_its_count(runs):
+    run = Run.load(runs["dedupe"], "cpu")
+    best = run.most_likely(5, GenerateRequest(prefix="a"))
+    assert best.exact and len(best.items) == 5 and all(s.item.startswith("a") for s in best.items)
+    assert best.items == run.generate(GenerateRequest(most_likely=5, prefix="a")).items
+    assert [s.log_prob for s in best.items] == sorted((s.log_prob for s in best.items), reverse=True)
+
+
 def test_a_run_without_a_seed_draws_one_and_says_which(runs):
     run = Run.load(runs["dedupe"], "cpu")
     out = run.generate(GenerateRequest(n=5))

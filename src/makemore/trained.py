@@ -270,6 +270,11 @@ class Run:
             return Generated(request, items, found.exact, found.expansions)
         return Generated(request, generate(self.model, self.vocab, request, exclude=exclude))
 
+    def most_likely(self, n: int, request: GenerateRequest = GenerateRequest(), *, cap: int = MAX_LEN) -> Generated:
+        """The n most probable items under the request's other controls (prefix, lengths, suffix, contains, novel,
+        label, budget), best first: `generate` with request.most_likely = n."""
+        return self.generate(replace(request, most_likely=n), cap=cap)
+
     def score(self, items: Sequence[str], *, label: str | None = None, explain: bool = False) -> Scores:
         """Each item's log-probability, NLL per character and percentile among the training-split items (under
         one label of a labelled run with `label`, else under the whole run); with explain, each character's

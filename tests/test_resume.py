@@ -63,6 +63,30 @@ def test_best_checkpoint_and_early_stopping(tmp_path, small_file):
     rows = [line.split(",") for line in (tmp_path / "r" / "metrics.csv").read_text().splitlines()[1:]]
     vals = [(int(r[0]), float(r[3])) for r in rows if r[3]]
     assert min(vals, key=lambda v: v[1]) == (meta["best_step"], pytest.approx(meta["best_val_nll"], abs=1e-6))
+    # the run is used with the weights it validated best: model.safetensors holds best.safetensors' tensors, run.json
+    # says their step, and the val printed is theirs (no second, different val beside it)
+    assert meta["weights_step"] == meta["best_step"] < meta["step"]
+    assert meta["metrics"]["val_nll"] == pytest.approx(meta["best_val_nll"], abs=1e-6)
+    a, b = load_file(str(tmp_path / "r" / "model.safetensors")), load_file(str(tmp_path / "r" / "best.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from makemore import Run
+
+    assert Run.load(tmp_path / "r", "cpu", inputs=[str(small_file)]).evaluate()["val"] == pytest.approx(meta["best_val_nll"], abs=1e-5)
+
+
+def test_a_run_resumed_after_its_best_check_still_ends_with_the_best_weights(tmp_path, small_file):
+    items = read_items(small_file)
+    recipe = Recipe(steps=600, batch_size=64, optimizer="adamw", lr=0.03, eval_interval=50)  # overfits after ~100
+    straight = run(items, RunSpec(model="mlp", recipe=recipe), tmp_path / "straight")
+    assert straight["weights_step"] == straight["best_step"] < 600
+    with pytest.raises(TrainingInterrupted):
+        run(items, RunSpec(model="mlp", recipe=recipe), tmp_path / "stopped",
+            control=RunControl(should_stop=stop_after(straight["best_step"] + 100)))
+    resumed = resume(items, tmp_path / "stopped")  # this session never saw the best check: the file has it
+    assert resumed["weights_step"] == straight["weights_step"] and resumed["metrics"] == straight["metrics"]
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "stopped" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, small_file):

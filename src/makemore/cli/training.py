@@ -173,7 +173,8 @@ def finish_training(args, out_dir: Path, meta: dict) -> None:
     if not args.no_plot:
         plot_loss(out_dir, meta["model"])
     m = meta["metrics"]
-    best = f", best val {meta['best_val_nll']:.4f} at step {meta['best_step']:,}" if "best_val_nll" in meta else ""
+    step, used = meta.get("step"), meta.get("weights_step", meta.get("step"))
+    best = f"; its weights are step {used:,}'s, the best val check" if used != step else ""
     early = " (stopped early)" if meta.get("stopped_early") else ""
     log(f"saved {out_dir} ({meta['params']:,} parameters, {meta['train_seconds']:.1f} s{best}){early}")
     print(f"train {m['train_nll']:.4f}  val {m['val_nll']:.4f}  test {m['test_nll']:.4f}")

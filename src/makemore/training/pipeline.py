@@ -12,8 +12,8 @@ import torch
 
 from .. import bounds
 from ..data.atomic import disk_hint
-from .run_folder import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, save_metrics,
-                         save_run, save_train_state, save_weights)
+from .run_folder import (BEST_WEIGHTS, META, METRICS, TRAIN_STATE, WEIGHTS, load_train_state, read_meta, read_weights,
+                         save_metrics, save_run, save_train_state, save_weights)
 from ..data.items import Splits, Vocab, make_splits
 from ..device import make_reproducible, model_device
 from .torchrun import Parallel
@@ -212,11 +212,15 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
             save_weights(out_dir / WEIGHTS, model)  # so the run can be sampled while it trains
             save_metrics(out_dir, state.loss_curve, state.val_curve)
 
-    def best(state) -> None:
-        with saving(out_dir, "the best weights"):
-            save_weights(out_dir / BEST_WEIGHTS, model)
+    kept: dict[str, Any] = {}  # the best-validated weights of this session, in every process (all of them evaluate)
 
-    hooks = TrainHooks(on_progress=control.on_progress if main else None, on_best=best if main else None,
+    def best(state) -> None:
+        kept["weights"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if main:
+            with saving(out_dir, "the best weights"):
+                save_weights(out_dir / BEST_WEIGHTS, model)
+
+    hooks = TrainHooks(on_progress=control.on_progress if main else None, on_best=best,
                        on_checkpoint=checkpoint if main else None, should_stop=control.should_stop)
     try:
         result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks,
@@ -231,12 +235,13 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
         raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
     start = time.perf_counter()
-    curve = result.state.val_curve
-    # the last val check was of these very weights (same data, same evaluation): its number, not a second pass
-    known = {"val": curve[-1][1]} if curve and curve[-1][0] == result.state.step else {}
+    weights_step = _use_best_weights(model, result.state, kept.get("weights"), out_dir / BEST_WEIGHTS)
+    curve = dict(result.state.val_curve)
+    # a val check of these very weights (same data, same evaluation): its number, not a second pass
+    known = {"val": curve[weights_step]} if weights_step in curve else {}
     metrics = {f"{part}_nll": known[part] if part in known else
                evaluate_part(model, splits, part, parallel, control.on_eval if main else None) for part in SPLITS}
-    meta = {**meta, "status": "complete", "step": result.state.step, "metrics": metrics,
+    meta = {**meta, "status": "complete", "step": result.state.step, "weights_step": weights_step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:
         meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,
@@ -253,3 +258,18 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     except OSError:
         pass  # a stale resume point of a complete run is ignored by load_run and refused by resume
     return meta
+
+
+def _use_best_weights(model, state, best: dict[str, torch.Tensor] | None, best_file: Path) -> int:
+    """Put the weights of the best val check into the model, when val was checked and a later step ended worse:
+    a run is used with the weights it validated best (`model.safetensors` holds them). The step they come from.
+
+    This session's copy, or, for a run resumed after its best check, the best-weights file (the same bits)."""
+    if not state.val_curve or state.best_step == state.step or state.best_step == 0:
+        return state.step
+    if best is None:
+        if not best_file.exists():
+            return state.step
+        best = read_weights(best_file)
+    model.load_state_dict(best)
+    return state.best_step

@@ -1,7 +1,8 @@
 """Run directories: weights in safetensors, everything else in JSON, written atomically.
 
 A run directory holds
-- `model.safetensors`: the state dict (parameters and buffers such as BatchNorm's running stats);
+- `model.safetensors`: the state dict (parameters and buffers such as BatchNorm's running stats); of a
+  finished run with val checks, the best-validated weights (run.json's `weights_step` says which step's);
 - `run.json`: model name, config, vocabulary, split seed, recipe, metrics, and how the run was made;
 - `metrics.csv`: the training loss curve, and val loss where it was measured;
 - while training, or after a stop: `train_state.safetensors`, the resume point;
@@ -169,6 +170,14 @@ BEST_WEIGHTS = "best.safetensors"
 def save_weights(path: Path, model: nn.Module) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format_version": str(FORMAT_VERSION)}))
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A weights file's tensors, on the CPU; a MakemoreError if it is damaged."""
+    try:
+        return _read_safetensors(path)[0]
+    except (SafetensorError, OSError, ValueError) as e:
+        raise MakemoreError(f"{path} is not a readable safetensors file ({e}); it is truncated or damaged") from None
 
 
 def save_train_state(run_dir: str | Path, model: nn.Module, optimizer, state) -> None:

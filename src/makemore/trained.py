@@ -24,14 +24,14 @@ import torch
 import torch.nn as nn
 
 from .bounds import MAX_LEN
-from .data.items import BOUNDARY, TextOptions, Vocab, split_labelled
+from .data.items import BOUNDARY, Splits, TextOptions, Vocab, split_labelled
 from .data.labels import ItemLabels, LabelSet, for_label, label_numbers, require_labels
 from .device import pick_device
 from .errors import MakemoreError, ParameterError
 from .generation.classify import Classified, classify_items, label_report, score_labelled
 from .generation.request import GenerateRequest
 from .generation.sampler import Sample, generate
-from .generation.scoring import char_name, context_display, explain_item, percentile_of, top_next_chars, unknown_chars
+from .generation.scoring import context_display, explain_item, never_seen, percentile_of, top_next_chars, unknown_chars
 from .generation.search import most_likely
 from .training.pipeline import evaluate_part, splits_for
 from .training.recorded import Resolve, TrainingDataMissing, recorded_input
@@ -200,10 +200,8 @@ class Run:
         for i, text in enumerate(texts):
             unknown = unknown_chars(self.vocab, [text])
             if unknown:
-                shown = ", ".join(char_name(ch) for ch in unknown[:20]) + (f" and {len(unknown) - 20} more"
-                                                                           if len(unknown) > 20 else "")
                 name = f"{parameter}[{i}]" if len(texts) > 1 or parameter == "items" else parameter
-                raise ParameterError(name, f"contains character(s) the model has never seen: {shown}")
+                raise ParameterError(name, never_seen(unknown))
 
     # --------------------------------------------------------------------- what it was trained on
 
@@ -217,6 +215,13 @@ class Run:
 
     def training_items(self) -> list[str]:
         return self.training_data()[0]
+
+    def splits(self) -> Splits:
+        """The train/val/test split the run was trained on, made again from its training items: windows for a
+        windowed model, whole items for a sequence model."""
+        items, labels = self.training_data()
+        return splits_for(items, self.meta["model"], getattr(self.model.config, "block_size", None),
+                          seed=self.meta.get("split_seed", 42), vocab=self.vocab, labels=labels)
 
     def population(self, label: int | None = None) -> list[float]:
         """The sorted log-probabilities of the training-split items (a label's, under it, with `label`), as
@@ -314,8 +319,7 @@ class Run:
         """Mean NLL of the train, val and test splits the run was trained on (found again from its files), and
         for a labelled run its per-label report (`labels`)."""
         items, labels = self.training_data()
-        splits = splits_for(items, self.meta["model"], getattr(self.model.config, "block_size", None),
-                            seed=self.meta.get("split_seed", 42), vocab=self.vocab, labels=labels)
+        splits = self.splits()
         result: dict[str, Any] = {part: evaluate_part(self.model, splits, part, on_eval=on_progress)
                                   for part in ("train", "val", "test")}
         if labels is not None:

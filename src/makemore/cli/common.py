@@ -24,18 +24,16 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..bounds import bound
-from ..training.run_folder import META, load_run
+from ..training.run_folder import META
 from ..data.items import (MAX_ITEM_LEN, MIN_ITEMS, TextOptions, Vocab, check_splittable, drop_duplicates, duplicate_figures,
                     read_items)
 from ..data.builtin import locate_input, sha256_of
 from ..data.atomic import json_text
-from ..device import pick_device
 from ..trained import Run
 from ..training.recorded import TrainingDataMissing, drop_labelled_duplicates
 from ..training.recorded import recorded_input as library_recorded_input
 from ..errors import MakemoreError, ParameterError
 from ..data.labels import ItemLabels
-from ..training.pipeline import splits_for
 from ..data.labelled import is_table, parse_source, read_labelled
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -261,16 +259,6 @@ def add_dedupe_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the first occurrence of each item, before the split (recorded in run.json; "
                         "default: keep repeats, as the essay does)")
-
-
-def load_run_and_splits(run_dir: str, input_spec: list[str] | str | None, device_name: str, with_items: bool = False):
-    """A run's model and the exact split it was trained on (checked against the recorded files); with
-    `with_items`, also the items and their labels (None when unlabelled)."""
-    model, vocab, meta = load_run(run_dir, pick_device(device_name))
-    items, labels = recorded_input(meta, input_spec, Path(run_dir))
-    splits = splits_for(items, meta["model"], getattr(model.config, "block_size", None),
-                        seed=meta.get("split_seed", 42), vocab=vocab, labels=labels)  # windows, or whole items
-    return (model, splits, meta, items, labels) if with_items else (model, splits, meta)
 
 
 def refuse_existing_run(out_dir: Path, overwrite: bool) -> None:

@@ -25,7 +25,8 @@ from ..studies.leaderboard import ENSEMBLE, default_entries, format_leaderboard,
 from ..models import get_spec, trainable_models
 from ..studies.plots import diagnose_plots, leaderboard_chart, nll_bar_chart
 from ..studies.reproduce import ESSAY_MODELS, format_table, read_results, reproduce
-from .common import (FMT, add_common, add_dedupe_option, add_text_options, checked, load_dataset, load_run_and_splits, log,
+from ..training.recorded import TrainingDataMissing
+from .common import (FMT, MISSING_HINT, add_common, add_dedupe_option, add_text_options, checked, load_dataset, load, log,
                      progress_callback, provenance, refuse_existing_run, set_threads, text_options)
 
 
@@ -149,10 +150,14 @@ def cmd_diagnose(args) -> None:
 def cmd_batchnorm(args) -> None:
     if not args.index < args.batch_size:
         raise MakemoreError(f"--index must be between 0 and --batch-size - 1 ({args.batch_size - 1}), got {args.index}")
-    model, splits, meta = load_run_and_splits(args.run_dir, args.input, args.device)
+    run = load(args)
+    try:
+        splits = run.splits()
+    except TrainingDataMissing as e:
+        raise MakemoreError(f"{e}{MISSING_HINT}") from None
+    model = run.model
     if not batchnorm_layers(model):
-        raise MakemoreError(f"{args.run_dir} is a {meta['model']} run, which has no BatchNorm; use an mlp-bn or wavenet run")
-    set_threads(args.threads)
+        raise MakemoreError(f"{args.run_dir} is a {run.meta['model']} run, which has no BatchNorm; use an mlp-bn or wavenet run")
     rows = splits.val[0].shape[0]
     if not args.index < rows:
         raise MakemoreError(f"--index must be between 0 and {rows - 1} (the batch has {rows} examples), got {args.index}")

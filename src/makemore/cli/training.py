@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from torch.distributed import DistError
 
 from ..data.atomic import remove_stale_temporaries

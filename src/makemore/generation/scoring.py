@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..models.layers import eval_mode
 from ..models.reading import layout_of, max_context, next_logits, target_log_probs
-from ..data.items import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows, split_items
+from ..data.items import BOUNDARY, BOUNDARY_DISPLAY, Vocab, build_sequences, build_windows
 from .. import bounds
 from ..device import model_device
 from ..errors import MakemoreError
@@ -76,9 +76,13 @@ def check_known(vocab: Vocab, texts: Sequence[str], what: str = "the items") -> 
     """A one-line MakemoreError naming every character of `texts` the model never saw in training."""
     unknown = unknown_chars(vocab, texts)
     if unknown:
-        shown = ", ".join(char_name(ch) for ch in unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
-        verb = "contain" if what.endswith("s") else "contains"
-        raise MakemoreError(f"{what} {verb} character(s) the model has never seen: {shown}")
+        raise MakemoreError(f"{what} {never_seen(unknown, plural=what.endswith('s'))}")
+
+
+def never_seen(unknown: Sequence[str], plural: bool = False) -> str:
+    """"contains character(s) the model has never seen: 'é', 'ß'" (at most 20 named), for every such message."""
+    shown = ", ".join(char_name(ch) for ch in unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+    return f"{'contain' if plural else 'contains'} character(s) the model has never seen: {shown}"
 
 
 def encode_known(vocab: Vocab, text: str, what: str = "the item") -> list[int]:
@@ -166,15 +170,6 @@ def top_next_chars(model: nn.Module, vocab: Vocab, prefix: str, k: int = 10) -> 
     probs = next_char_probs(model, vocab, prefix)
     top = torch.topk(probs, min(k, probs.numel()))
     return list(zip(top.indices.tolist(), top.values.tolist()))
-
-
-def training_log_probs(model: nn.Module, vocab: Vocab, items: Sequence[str], split_seed: int = 42) -> list[float]:
-    """The log-probabilities of a run's training-split items, sorted: the population percentiles are taken in.
-
-    `items` are all the items the run was trained on; the split is redone with its seed.
-    """
-    train_items, _, _ = split_items(list(items), split_seed)
-    return sorted(s.log_prob for s in score_items(model, vocab, train_items))
 
 
 def percentile_of(value: float, population_sorted: Sequence[float]) -> float:

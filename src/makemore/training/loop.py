@@ -24,7 +24,7 @@ from ..device import model_device
 from .torchrun import Parallel
 from .evaluation import evaluate
 from ..models.layers import BatchNorm
-from ..errors import MakemoreError, ParameterError
+from ..errors import ParameterError
 
 
 OPTIMIZERS = ("sgd", "adamw")

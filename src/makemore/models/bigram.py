@@ -22,6 +22,8 @@ class BigramCountsConfig:
     block_size: int = 1  # context length; a bigram sees one character
     smoothing: float = 1.0  # added to every count ("+1 smoothing") so no bigram has probability 0
     n_labels: int = 1  # labels the items carry (makemore.data.labels): one count table per label; 1 = unlabelled
+    prior_weight: float = 0.0  # a run started from another (init_from): the base's counts, times this, rounded,
+    # added to every label's own when counting; chosen on val (training.init_from.choose_prior_weight). 0: none
 
 
 @register("bigram-counts", config=BigramCountsConfig, essay_val_nll=2.45,
@@ -51,7 +53,27 @@ class BigramCounts(nn.Module):
         """Count every (previous, next) pair at once: bincount over the flattened pair index."""
         V, L = self.config.vocab_size, self.config.n_labels
         pair = x[:, -1].long() * V + y.long()  # the previous index carries the label: one table per label
-        self.counts.copy_(torch.bincount(pair, minlength=L * V * V).view(L * V, V))
+        counts = torch.bincount(pair, minlength=L * V * V).view(L, V, V)
+        prior = getattr(self, "prior", None)
+        if prior is not None and self.config.prior_weight > 0:  # whole counts, so the table stays one of counts
+            counts = counts + (prior.to(counts.device).double() * self.config.prior_weight).round().long()
+        self.counts.copy_(counts.view(L * V, V))
+
+    def set_prior(self, base: "BigramCounts", char_map: list[int]) -> None:
+        """The base's counts, pooled over its labels, in this model's characters (char_map[i]: the base index of
+        character i, -1 for one the base lacks): not saved, only counted in by `fit` (config.prior_weight)."""
+        Vb = base.config.vocab_size
+        pooled = base.counts.view(-1, Vb, Vb).sum(dim=0)  # (Vb, Vb)
+        mapped = torch.tensor(char_map)
+        known = torch.nonzero(mapped >= 0).squeeze(1)  # this model's characters the base has
+        prior = torch.zeros(self.config.vocab_size, self.config.vocab_size, dtype=torch.int64)
+        prior[known[:, None], known[None, :]] = pooled[mapped[known][:, None], mapped[known][None, :]]
+        self.register_buffer("prior", prior, persistent=False)
+
+    def prior_total(self) -> int:
+        """How many bigrams the prior counted (0 without one)."""
+        prior = getattr(self, "prior", None)
+        return 0 if prior is None else int(prior.sum())
 
     def probs(self) -> torch.Tensor:
         """(n_labels * V, V) float32: row label * V + i is P_l(next | i)."""

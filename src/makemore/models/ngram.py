@@ -32,6 +32,9 @@ class NGramConfig:
     discount: float | Sequence[float] = 0.85
     k: float = 0.1  # add-k's pseudo-count per n-gram; 0.1 is its best at n=3..8 (k=1, n=2 is bigram-counts)
     n_labels: int = 1  # labels the items carry (makemore.data.labels): one more, per-label order on top; 1 = unlabelled
+    prior_weight: float = 0.0  # a run started from another (init_from): the base's n-gram counts, times this and
+    # rounded to whole counts (so Kneser-Ney's discounts keep their meaning), added to the list's own when
+    # counting; chosen on val (training.init_from.choose_prior_weight). 0: none
 
 
 @register("ngram", config=NGramConfig, mechanism="n-gram counts, interpolated Kneser-Ney smoothing")
@@ -115,11 +118,48 @@ class NGram(nn.Module):
         grams = encode(torch.cat([chars, y.long()[:, None]], dim=1), V)  # (N,) keys of the n-grams
         if self.top > m:  # the per-label level: raw counts of (label, h w)
             self._store(self.top, *torch.unique(labels[:, -1] * V ** (m + 1) + grams, return_counts=True))
-        keys, counts = torch.unique(grams, return_counts=True)  # sorted
+        keys, counts = self._with_prior(*torch.unique(grams, return_counts=True))  # sorted
         for j in range(m, -1, -1):
             self._store(j, keys, counts)
             # order j-1: drop the oldest character; how many distinct n-grams collapse onto a key is N1+(. h w)
             keys, counts = torch.unique(keys % V ** j, return_counts=True)
+
+    def _with_prior(self, keys: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The list's n-gram counts plus the prior's (`set_prior`) times prior_weight, rounded: sorted, distinct."""
+        prior = getattr(self, "prior_keys", None)
+        if prior is None or self.config.prior_weight <= 0:
+            return keys, counts
+        weighted = (self.prior_counts.double() * self.config.prior_weight).round().long()
+        kept = weighted > 0
+        merged, inverse = torch.unique(torch.cat([keys, prior[kept].to(keys.device)]), return_inverse=True)
+        total = torch.zeros(merged.shape[0], dtype=torch.int64, device=keys.device)
+        total.index_add_(0, inverse, torch.cat([counts, weighted[kept].to(keys.device)]))
+        return merged, total
+
+    def set_prior(self, base: "NGram", char_map: list[int]) -> None:
+        """The base's pooled top-order n-gram counts, in this model's characters (char_map[i]: the base index of
+        character i, -1 where the base lacks it; an n-gram with a character this list lacks is dropped).
+        Not saved: only counted in by `fit`. The base must read as many characters (block_size)."""
+        V, Vb, m = self.config.vocab_size, base.config.vocab_size, self.config.block_size
+        if base.config.block_size != m:
+            raise MakemoreError(f"ngram: the base reads {base.config.block_size} characters, this model {m}")
+        keys, counts = base.table(m)[3:]
+        to_new = torch.full((Vb,), -1, dtype=torch.int64)
+        for new, old in enumerate(char_map):
+            if old >= 0:
+                to_new[old] = new
+        digits = torch.stack([(keys // Vb ** (m - col)) % Vb for col in range(m + 1)], dim=1)  # (K, n), oldest first
+        mapped = to_new[digits]
+        keep = (mapped >= 0).all(dim=1)
+        new_keys = encode(mapped[keep], V)
+        order = torch.argsort(new_keys)
+        self.register_buffer("prior_keys", new_keys[order], persistent=False)
+        self.register_buffer("prior_counts", counts[keep][order].clone(), persistent=False)
+
+    def prior_total(self) -> int:
+        """How many n-grams the prior counted (0 without one)."""
+        counts = getattr(self, "prior_counts", None)
+        return 0 if counts is None else int(counts.sum())
 
     def _store(self, j: int, keys: torch.Tensor, counts: torch.Tensor) -> None:
         """Table j from its sorted distinct n-gram keys and their counts."""

@@ -20,6 +20,7 @@ from .torchrun import Parallel
 from ..errors import MakemoreError
 from ..models import build_model, eval_mode, get_spec
 from .evaluation import EvalProgress, evaluate_part
+from .init_from import carry_over, choose_prior_weight, config_for, read_base
 from ..data.labels import ItemLabels
 from .loop import (Progress, Recipe, ResumePoint, TrainHooks, TrainingDiverged, TrainingInterrupted, check_recipe_fits,
                    train)
@@ -37,6 +38,7 @@ class RunSpec:
     seed: int = 42  # seeds the initial weights and the order of batches
     split_seed: int = 42  # seeds the shuffle before the 80/10/10 split
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (e.g. n_hidden)
+    init_from: str | None = None  # a complete run to start from (training.init_from): its model, config and weights
 
     def __post_init__(self) -> None:
         bounds.check("seed", self.seed)
@@ -103,9 +105,17 @@ def run(
     (`distributed` explains what stays the same)."""
     control = control or RunControl()
     parallel = control.parallel
-    block_size = spec.config.get("block_size", default_block_size(spec.model, items))
-    layout = get_spec(spec.model).layout
+    base = read_base(spec.init_from) if spec.init_from else None
+    if base is not None and base.meta["model"] != spec.model:
+        raise MakemoreError(f"init_from: {spec.init_from} is a {base.meta['model']} run; a run started from it "
+                            f"trains a {base.meta['model']}, not a {spec.model}")
     n_labels = 1 if labels is None else len(labels.names)
+    config = dict(spec.config)
+    if base is not None:  # the base's config, with this list's characters, labels and longest item
+        vocab = splits.vocab if splits is not None else Vocab.from_items(items)
+        config = config_for(base, vocab, n_labels, max(len(it) for it in items), spec.config)
+    block_size = config.get("block_size", default_block_size(spec.model, items))
+    layout = get_spec(spec.model).layout
     if (splits is None or splits.layout != layout or splits.n_labels != n_labels
             or (layout == "windows" and splits.block_size != block_size)):
         splits = splits_for(items, spec.model, block_size, seed=spec.split_seed, labels=labels)
@@ -113,7 +123,9 @@ def run(
     torch.manual_seed(spec.seed)
     sizes = {"vocab_size": splits.vocab.size} | ({} if block_size is None else {"block_size": block_size})
     sizes |= {} if labels is None else {"n_labels": n_labels}
-    model = build_model(spec.model, **{**spec.config, **sizes})
+    model = build_model(spec.model, **{**config, **sizes})
+    started = {} if base is None else {
+        "init_from": {**base.record(), **carry_over(base, model, splits.vocab, () if labels is None else labels.names)}}
     model.to(device)
     check_lengths(model, splits)
     check_recipe_fits(model, spec.recipe)
@@ -130,6 +142,7 @@ def run(
         "max_item_len": max(len(it) for it in splits.train_items),
         **({} if labels is None else {"labels": labels.label_set(splits.train_labels or []).to_meta()}),
         **_job(parallel),
+        **started,
         **(extra_meta or {}),
     }
     if parallel is None or parallel.is_main:
@@ -234,6 +247,8 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
             save_run(out_dir, model, {**meta, "status": "diverged", "step": bad.step}, weights=False)
         kept = "the last good checkpoint is kept there" if (out_dir / TRAIN_STATE).exists() else "no checkpoint had been saved yet"
         raise MakemoreError(f"{bad}; {kept} ({out_dir}); lower the learning rate and train again") from None
+    if getattr(model, "prior_total", None) is not None and model.prior_total() > 0:
+        choose_prior_weight(model, splits)  # a count model started from a base: how much its counts weigh
     start = time.perf_counter()
     weights_step = _use_best_weights(model, result.state, kept.get("weights"), out_dir / BEST_WEIGHTS)
     curve = dict(result.state.val_curve)
@@ -241,7 +256,7 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     known = {"val": curve[weights_step]} if weights_step in curve else {}
     metrics = {f"{part}_nll": known[part] if part in known else
                evaluate_part(model, splits, part, parallel, control.on_eval if main else None) for part in SPLITS}
-    meta = {**meta, "status": "complete", "step": result.state.step, "weights_step": weights_step, "metrics": metrics,
+    meta = {**meta, "config": asdict(model.config), "status": "complete", "step": result.state.step, "weights_step": weights_step, "metrics": metrics,
             "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:
         meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,

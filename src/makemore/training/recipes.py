@@ -6,7 +6,8 @@ architecture and parameter count of the essay.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 
 from ..errors import MakemoreError
 from .loop import Recipe
@@ -103,3 +104,71 @@ def get_recipe(model: str, preset: str = "fast") -> Recipe:
         known = ", ".join(presets) or "none"
         raise MakemoreError(f"model {model!r} has no recipe {preset!r}; its recipes: {known}")
     return replace(presets[preset])
+
+
+# ----------------------------------------------------------------------------- recipes sized to the list
+
+# The fast recipes were searched on names.txt's training split: 25,626 items, 182,625 characters with their end
+# tokens ("examples" below: the windows a window model trains on; a sequence model predicts as many characters).
+REFERENCE_EXAMPLES = 182_625
+SMALL_PATIENCE = 10  # val checks without a new best before a sized run stops (about five passes over the data)
+MAX_SIZED_WEIGHT_DECAY = 1.0  # a 300-item list asks for wd ~1 (benchmarks/small_lists.py); more only slows learning
+MIN_WINDOW_BATCH, MIN_ITEM_BATCH = 32, 16  # the smallest sized batch: of windows, of whole items (sequence models)
+MIN_SIZED_STEPS = 400  # however small the list: fewer steps do not get a model from its initial weights to counts
+MAX_PASSES = 50  # a sized run's step budget, in passes over its training split; patience ends most runs far sooner
+
+
+@dataclass(frozen=True)
+class ListSize:
+    """What a recipe is sized by: the training split's items and characters (each item's end token counted)."""
+
+    items: int  # training items
+    examples: int  # characters to predict in them, one end token per item included
+
+    @classmethod
+    def of(cls, train_items: list[str]) -> "ListSize":
+        return cls(len(train_items), sum(len(it) + 1 for it in train_items))
+
+    @property
+    def scale(self) -> float:
+        """This list's share of names.txt's training split, at most 1: the recipes are left alone at 1."""
+        return min(1.0, self.examples / REFERENCE_EXAMPLES)
+
+
+def sized(recipe: Recipe, size: ListSize, layout: str) -> Recipe:
+    """A fast recipe fitted to a list smaller than names.txt; the recipe itself for one as large or larger.
+
+    Why each change (r = sqrt(scale), scale = the list's share of names.txt's training characters):
+    - batches shrink with r (at least 32): a 240-item list in batches of 256 is one step per pass, too few
+      steps to learn anything before the whole list is memorised;
+    - weight decay grows with 1 / r (at most 1.0), warm-up shrinks with r: a small list needs the pull
+      towards small weights that a large one's variety gives for free;
+    - val is checked every half pass, and `SMALL_PATIENCE` checks without a new best end the run (its best
+      weights are the ones kept): a small list is memorised within tens of passes, and the checks must
+      come before that, where names.txt's checks come every 400 steps;
+    - steps: at most `MAX_PASSES` passes, at most the recipe's own (the step budget is a ceiling; patience
+      decides). A count model, or a full-batch recipe (bigram-nn's), keeps its batch and steps.
+    On a list at least as large as names.txt's training split the recipe is returned unchanged (with its
+    ten val checks), so names.txt's figures are the fast recipes' own."""
+    recipe = replace(recipe)
+    s = size.scale
+    if s < 1.0 and recipe.steps > 1:
+        r = math.sqrt(s)
+        if recipe.batch_size > 0:
+            examples = size.items if layout == "sequence" else size.examples
+            floor = MIN_ITEM_BATCH if layout == "sequence" else MIN_WINDOW_BATCH
+            recipe.batch_size = min(recipe.batch_size, max(floor, round(recipe.batch_size * r)))
+            per_pass = examples / recipe.batch_size
+            recipe.steps = min(recipe.steps, max(MIN_SIZED_STEPS, math.ceil(MAX_PASSES * per_pass)))
+        else:
+            per_pass = 1.0
+        if recipe.weight_decay > 0:
+            recipe.weight_decay = round(min(MAX_SIZED_WEIGHT_DECAY, recipe.weight_decay / r), 4)
+        recipe.warmup_steps = round(recipe.warmup_steps * r)
+        if recipe.eval_interval == 0:
+            recipe.eval_interval = max(1, min(recipe.steps // 10, round(per_pass / 2)))
+        if recipe.patience == 0:
+            recipe.patience = SMALL_PATIENCE
+    if recipe.eval_interval == 0 and recipe.steps >= 10:
+        recipe.eval_interval = recipe.steps // 10  # ten val checks: the best weights, and resume points
+    return recipe

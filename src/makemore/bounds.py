@@ -110,6 +110,7 @@ BOUNDS: dict[str, Bound] = {
     "length_groups": Bound(int, 0),  # 0: random batches
     "eval_interval": Bound(int, 0),  # 0: never
     "patience": Bound(int, 0),  # 0: no early stopping
+    "budget": Bound(float, 1, 86_400),  # seconds `--model auto` may train its candidates for
     # seeds: what PyTorch's 64-bit generators take
     "seed": Bound(int, -(2 ** 63), 2 ** 64 - 1),
     "split_seed": Bound(int, -(2 ** 63), 2 ** 64 - 1),

@@ -19,7 +19,11 @@ from ..training.torchrun import from_environ, start, stop
 from ..errors import MakemoreError
 from ..models import MODELS, build_model, trainable_models
 from ..studies.plots import loss_curve_chart
-from ..training.recipes import PRESETS, get_recipe
+from ..data.builtin import cache_dir_from
+from ..data.items import split_items
+from ..studies.auto import AutoSpec, train_auto
+from ..training.init_from import NAMES_BASE, SHAPE_OPTIONS, read_base
+from ..training.recipes import PRESETS, get_recipe, recipe_for
 from ..training.lock import run_lock
 from ..training.pipeline import RunControl, RunSpec, resume, run
 from ..training.recorded import TrainingDataMissing
@@ -42,15 +46,16 @@ def cmd_train(args) -> None:
         return resume_training(args)
     if not args.input or not args.out_dir:
         raise MakemoreError("train needs -i FILE and -o RUN_DIR (or --resume RUN_DIR to continue a stopped run)")
-    recipe = get_recipe(args.model, args.recipe)
     overrides = {k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None}
-    for key, value in overrides.items():
-        setattr(recipe, key, value)
-    if args.eval_interval is None and recipe.eval_interval == 0 and recipe.steps >= 10:
-        recipe.eval_interval = recipe.steps // 10  # ten val checks: a best checkpoint and resume points
-    recipe.check()
     config = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
-    build_model(args.model, **{**config, "vocab_size": 2})  # a bad option fails before any data is read
+    base = start_from(args, config)
+    model = base.meta["model"] if base is not None else args.model
+    if model == "auto":
+        return train_auto_command(args, overrides, config)
+    recipe_name = args.recipe or ("finetune" if base is not None else "fast")
+    get_recipe(model, recipe_name)  # an unknown recipe fails before any data is read
+    build_model(model, **{**(asdict(base.model.config) if base else {}), **config, "vocab_size": 2,
+                          "n_labels": 1})  # a bad option too
     out_dir = Path(args.out_dir)
     with parallel_job(pick_device(args.device), out_dir) as (parallel, device):
         main = parallel is None or parallel.is_main
@@ -60,12 +65,15 @@ def cmd_train(args) -> None:
                                                      split_seed=args.split_seed, item_column=args.item_column,
                                                      label_column=args.label_column)
         set_threads(args.threads)
-        run_spec = RunSpec(model=args.model, recipe=recipe, recipe_name=args.recipe + ("+overrides" if overrides else ""),
-                           seed=args.seed, split_seed=args.split_seed, config=config)
-        say(parallel, f"training {args.model} on {dataset['name']} ({dataset['items']:,} items{describe_labels(labels)}, "
-                      f"vocabulary {dataset['vocab_size']}) on {where(device, parallel)}")
+        recipe = recipe_for(model, recipe_name, split_items(items, args.split_seed)[0], overrides)
+        run_spec = RunSpec(model=model, recipe=recipe, recipe_name=recipe_name + ("+overrides" if overrides else ""),
+                           seed=args.seed, split_seed=args.split_seed, config=config,
+                           init_from=None if base is None else str(base.path))
+        started = "" if base is None else f", starting from {base.path}"
+        say(parallel, f"training {model} on {dataset['name']} ({dataset['items']:,} items{describe_labels(labels)}, "
+                      f"vocabulary {dataset['vocab_size']}){started} on {where(device, parallel)}")
         extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
-        with training_session(out_dir, args.model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
+        with training_session(out_dir, model, args.tensorboard, main, args.overwrite) as (should_stop, on_progress):
             control = RunControl(on_progress=on_progress, should_stop=should_stop, on_eval=eval_progress(),
                                  parallel=parallel)
             meta = run_or_explain(lambda: run(items, run_spec, out_dir, device=device, extra_meta=extra,
@@ -73,6 +81,78 @@ def cmd_train(args) -> None:
                                   out_dir, main)
         if main:
             finish_training(args, out_dir, meta)
+
+
+def start_from(args, config: dict):
+    """--init-from's base run, read and checked before any data is read or anything written (None without it)."""
+    if args.init_from is None:
+        return None
+    shaped = [f"--{k.replace('_', '-')}" for k in SHAPE_OPTIONS if k in config]
+    if shaped:
+        raise MakemoreError(f"{', '.join(shaped)} would change the shape of the model --init-from starts from; "
+                            f"a fine-tuned run keeps the base's shape (drop {', '.join(shaped)})")
+    if args.init_from == NAMES_BASE:
+        model = "wavenet" if args.model == "auto" else args.model
+        return read_base(names_base(model, args))
+    base = read_base(args.init_from)
+    if args.model not in ("auto", base.meta["model"]):
+        raise MakemoreError(f"--init-from {args.init_from} is a {base.meta['model']} run, and a fine-tuned run is "
+                            f"the same model: drop --model {args.model} (or start from a {args.model} run)")
+    return base
+
+
+def names_base(model: str, args) -> Path:
+    """The base for `--init-from names`: this model trained on names.txt by its fast recipe, once, in the cache."""
+    folder = cache_dir_from(os.environ) / "bases" / f"names-{model}"
+    if (folder / "run.json").exists() and read_meta(folder).get("status") == "complete":
+        return folder
+    items, _, dataset = load_training_input(["names"])
+    log(f"training the {model} base on names.txt once (kept in {folder} for every later --init-from names)")
+    recipe = recipe_for(model, "fast", split_items(items)[0], {})
+    with run_lock(folder), progress_reporter(f"{model} base", folder, False) as on_progress:
+        run(items, RunSpec(model=model, recipe=recipe), folder, device=pick_device(args.device),
+            extra_meta={"dataset": dataset}, control=RunControl(on_progress=on_progress))
+    return folder
+
+
+def train_auto_command(args, overrides: dict, config: dict) -> None:
+    """`train --model auto`: the candidates for the list's size within --budget, the best kept."""
+    given = [f"--{k.replace('_', '-')}" for k in (*overrides, *config)] + (["--recipe"] if args.recipe else [])
+    if given:
+        raise MakemoreError(f"{', '.join(given)} set(s) how one model trains; --model auto sizes every candidate's "
+                            f"recipe itself: drop {', '.join(given)}, or choose a --model")
+    if from_environ(os.environ) is not None:
+        raise MakemoreError("--model auto trains in one process; under torchrun choose a --model")
+    out_dir = Path(args.out_dir)
+    refuse_existing_run(out_dir, args.overwrite)
+    items, labels, dataset = load_training_input(args.input, text_options(args), dedupe=args.dedupe,
+                                                 split_seed=args.split_seed, item_column=args.item_column,
+                                                 label_column=args.label_column)
+    set_threads(args.threads)
+    log(f"auto: trying the models that suit {dataset['name']} ({dataset['items']:,} items) within {args.budget:g} s")
+    extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}
+    with training_session(out_dir, "auto", args.tensorboard, True, args.overwrite) as (should_stop, on_progress):
+        spec = AutoSpec(budget=args.budget, seed=args.seed, split_seed=args.split_seed,
+                        on_candidate=lambda m: log(f"auto: training {m}"),
+                        control=RunControl(on_progress=on_progress, should_stop=should_stop))
+        meta = run_or_explain(lambda: train_auto(items, spec, out_dir, device=pick_device(args.device), labels=labels,
+                                                 extra_meta=extra), out_dir)
+    print(describe_auto(meta["auto"]))
+    finish_training(args, out_dir, meta)
+
+
+def describe_auto(auto: dict) -> str:
+    """What auto tried (each candidate's val and test NLL and seconds, or why it was left out) and chose."""
+    lines = [f"{'candidate':<12} {'val':>7} {'test':>7} {'seconds':>8}"]
+    for t in auto["tried"]:
+        if t["status"] == "complete":
+            lines.append(f"{t['model']:<12} {t['val_nll']:>7.4f} {t['test_nll']:>7.4f} {t['seconds']:>8.1f}")
+        else:
+            lines.append(f"{t['model']:<12} {t['status']}")
+    chose = auto["chose"]
+    lines.append(f"chose: {'the mixture of the candidates, weights fitted on val' if chose == 'ensemble' else chose}"
+                 f" (lowest val NLL)")
+    return "\n".join(lines)
 
 
 def describe_labels(labels) -> str:
@@ -169,7 +249,7 @@ def run_or_explain(train_fn, out_dir: Path, main: bool = True):
 
 
 def finish_training(args, out_dir: Path, meta: dict) -> None:
-    if not args.no_plot:
+    if not args.no_plot and meta["model"] != "ensemble":
         plot_loss(out_dir, meta["model"])
     m = meta["metrics"]
     step, used = meta.get("step"), meta.get("weights_step", meta.get("step"))
@@ -287,6 +367,8 @@ def cmd_models(args) -> None:
 # ----------------------------------------------------------------------------- parsers
 
 TRAIN_EPILOG = """examples:
+  makemore train -i my_names.txt -o runs/mine                     # --model auto: the best for the list's size
+  makemore train -i my_names.txt --init-from names -o runs/mine-ft  # start from a wavenet that knows names.txt
   makemore train -i names --model wavenet -o runs/wavenet
   makemore train -i words.txt --model mlp --n-hidden 300 --steps 50000 -o runs/words-mlp
   makemore train --config mlp.toml --lr 0.003      # TOML options, overridden here
@@ -337,13 +419,23 @@ def add_train_parser(sub) -> None:
                         "girls) or by LABEL=FILE; a .csv/.tsv table takes --item-column (and --label-column)")
     p.add_argument("--item-column", metavar="NAME", help="the column of a .csv/.tsv input that holds the items (header row required)")
     p.add_argument("--label-column", metavar="NAME", help="the column of a .csv/.tsv input that holds each row's label")
-    p.add_argument("--model", default="wavenet", choices=trainable_models(), metavar="NAME",
-                   help=f"model to train: {', '.join(trainable_models())} (default: wavenet)")
+    p.add_argument("--model", default="auto", choices=["auto", *trainable_models()], metavar="NAME",
+                   help=f"model to train: auto (default: the models that suit the list's size, trained within "
+                        f"--budget, the best on val kept, or their val-fitted mixture), or one of "
+                        f"{', '.join(trainable_models())}")
+    p.add_argument("--budget", type=checked("budget"), default=60.0, metavar="SECONDS",
+                   help="--model auto: seconds of training for all its candidates together (default: 60)")
+    p.add_argument("--init-from", metavar="RUN_DIR",
+                   help="start from a trained run's model and weights (fine-tuning; its `finetune` recipe unless "
+                        "--recipe says otherwise): the vocabulary is this list's, shared characters keep their "
+                        "learned rows. 'names': a base trained on names.txt for --model (wavenet for auto), "
+                        "trained once and kept in the cache folder")
     p.add_argument("-o", "--out-dir", help="run directory to write")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly where it stopped (its own settings)")
     p.add_argument("--config", metavar="FILE.toml", help="options from a TOML file (keys: option names, e.g. "
                                                           "model = \"mlp\", steps = 5000); command-line options override it")
-    p.add_argument("--recipe", default="fast", help="named training recipe: fast (default), essay (the lecture's batch-32 SGD), or one of "
+    p.add_argument("--recipe", default=None, help="named training recipe, sized to the list: fast (default), "
+                   "finetune (default with --init-from: fast at 0.3x the learning rate), essay (the lecture's batch-32 SGD), or one of "
                    f"a model's own ({own_recipes()}); recipes.py says what each is")
     p.add_argument("--seed", type=checked("seed"), default=42, help="seed for initial weights and batch order (default: 42)")
     p.add_argument("--split-seed", type=checked("split_seed"), default=42,

@@ -25,6 +25,7 @@ from ..models import build_model, eval_mode, get_spec
 from .evaluation import evaluate_part
 from .run_folder import WEIGHTS, load_run
 
+NAMES_BASE = "names"  # `--init-from names`: a base trained on the built-in names.txt (kept in the cache folder)
 # options that change a model's shape: a run started from another keeps the base's
 SHAPE_OPTIONS = ("block_size", "n_embd", "n_hidden", "n_layer", "n_head")
 # multiples of the new list's own counts that the base's counts may weigh, tried on val (0: the list alone)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import MakemoreError
+from ..models import get_spec
 from .loop import Recipe
 
 # The essay's recipe for the neural models: batch 32, plain SGD, 200k steps, lr 0.1 -> 0.01.
@@ -96,6 +98,14 @@ PRESETS: dict[str, dict[str, Recipe]] = {
     },
 }
 
+# A run that starts from another (`--init-from`) trains by its model's `finetune` preset unless told otherwise:
+# the fast recipe at this share of its learning rate, with no warm-up. A big list's learning rate wipes out
+# what the base knew; at 0.3, fine-tuned runs gain most on 300-item lists (benchmarks/small_lists.py).
+FINETUNE_LR = 0.3
+for _presets in PRESETS.values():
+    _fast = _presets["fast"]
+    _presets["finetune"] = replace(_fast, lr=_fast.lr * FINETUNE_LR, warmup_steps=0) if _fast.steps > 1 else _fast
+
 
 def get_recipe(model: str, preset: str = "fast") -> Recipe:
     """A fresh copy of a named preset (callers may change fields without touching the table)."""
@@ -135,40 +145,56 @@ class ListSize:
         return min(1.0, self.examples / REFERENCE_EXAMPLES)
 
 
-def sized(recipe: Recipe, size: ListSize, layout: str) -> Recipe:
-    """A fast recipe fitted to a list smaller than names.txt; the recipe itself for one as large or larger.
+def sized(recipe: Recipe, size: ListSize, layout: str, keep: frozenset[str] = frozenset()) -> Recipe:
+    """A recipe fitted to a list smaller than names.txt; the recipe itself for one as large or larger.
 
     Why each change (r = sqrt(scale), scale = the list's share of names.txt's training characters):
-    - batches shrink with r (at least 32): a 240-item list in batches of 256 is one step per pass, too few
-      steps to learn anything before the whole list is memorised;
+    - batches shrink with r (at least 32 windows or 16 items): a 240-item list in batches of 256 is one step
+      per pass, too few steps to learn anything before the whole list is memorised;
     - weight decay grows with 1 / r (at most 1.0), warm-up shrinks with r: a small list needs the pull
       towards small weights that a large one's variety gives for free;
     - val is checked every half pass, and `SMALL_PATIENCE` checks without a new best end the run (its best
       weights are the ones kept): a small list is memorised within tens of passes, and the checks must
       come before that, where names.txt's checks come every 400 steps;
-    - steps: at most `MAX_PASSES` passes, at most the recipe's own (the step budget is a ceiling; patience
-      decides). A count model, or a full-batch recipe (bigram-nn's), keeps its batch and steps.
+    - steps: at most `MAX_PASSES` passes (at least `MIN_SIZED_STEPS`), at most the recipe's own: the step
+      budget is a ceiling, patience decides. A full-batch recipe (bigram-nn's) keeps its batch and steps.
     On a list at least as large as names.txt's training split the recipe is returned unchanged (with its
-    ten val checks), so names.txt's figures are the fast recipes' own."""
+    ten val checks), so names.txt's figures are the fast recipes' own. Fields named in `keep` (the caller's
+    own values) are left as they are."""
     recipe = replace(recipe)
     s = size.scale
+
+    def put(name: str, value) -> None:
+        if name not in keep:
+            setattr(recipe, name, value)
+
     if s < 1.0 and recipe.steps > 1:
         r = math.sqrt(s)
+        per_pass = 1.0
         if recipe.batch_size > 0:
             examples = size.items if layout == "sequence" else size.examples
             floor = MIN_ITEM_BATCH if layout == "sequence" else MIN_WINDOW_BATCH
-            recipe.batch_size = min(recipe.batch_size, max(floor, round(recipe.batch_size * r)))
-            per_pass = examples / recipe.batch_size
-            recipe.steps = min(recipe.steps, max(MIN_SIZED_STEPS, math.ceil(MAX_PASSES * per_pass)))
-        else:
-            per_pass = 1.0
+            put("batch_size", min(recipe.batch_size, max(floor, round(recipe.batch_size * r))))
+            per_pass = examples / max(1, recipe.batch_size)
+            put("steps", min(recipe.steps, max(MIN_SIZED_STEPS, math.ceil(MAX_PASSES * per_pass))))
         if recipe.weight_decay > 0:
-            recipe.weight_decay = round(min(MAX_SIZED_WEIGHT_DECAY, recipe.weight_decay / r), 4)
-        recipe.warmup_steps = round(recipe.warmup_steps * r)
+            put("weight_decay", round(min(MAX_SIZED_WEIGHT_DECAY, recipe.weight_decay / r), 4))
+        put("warmup_steps", min(recipe.warmup_steps, round(recipe.warmup_steps * r)))
         if recipe.eval_interval == 0:
-            recipe.eval_interval = max(1, min(recipe.steps // 10, round(per_pass / 2)))
+            put("eval_interval", max(1, min(recipe.steps // 10, round(per_pass / 2))))
         if recipe.patience == 0:
-            recipe.patience = SMALL_PATIENCE
-    if recipe.eval_interval == 0 and recipe.steps >= 10:
+            put("patience", SMALL_PATIENCE)
+    if recipe.eval_interval == 0 and recipe.steps >= 10 and "eval_interval" not in keep:
         recipe.eval_interval = recipe.steps // 10  # ten val checks: the best weights, and resume points
+    return recipe
+
+
+def recipe_for(model: str, preset: str, train_items: list[str], overrides: dict[str, Any]) -> Recipe:
+    """The recipe a run of `model` trains by on these training items: the preset with the caller's values
+    (`overrides`, which win), sized to the list (`sized`), checked."""
+    recipe = get_recipe(model, preset)
+    for name, value in overrides.items():
+        setattr(recipe, name, value)
+    recipe = sized(recipe, ListSize.of(train_items), get_spec(model).layout, keep=frozenset(overrides))
+    recipe.check()
     return recipe

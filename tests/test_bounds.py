@@ -13,6 +13,8 @@ import math
 
 import pytest
 
+from makemore.studies.auto import AutoSpec
+
 from makemore import bounds
 from makemore.studies.backprop import compare_hand_and_autograd, gradient_check
 from makemore.studies.reproduce import EntryOptions, train_entries
@@ -59,6 +61,7 @@ LIBRARY = {
     "length_groups": (lambda v: Recipe(length_groups=v).check(), INTS),
     "min_weight": (lambda v: fit_members([_tiny_member()], _tiny_val(), min_weight=v), FLOATS),
     "jobs": (lambda v: train_entries([], {}, "unused", [], options=EntryOptions(jobs=v)), INTS),  # no entries: only the bound is at work
+    "budget": (lambda v: AutoSpec(budget=v), FLOATS + ["86400", "86401"]),
     "seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), seed=v), SEEDS),
     "split_seed": (lambda v: RunSpec(model="mlp", recipe=Recipe(), split_seed=v), SEEDS),
     "block_size": (lambda v: build_model("mlp", block_size=v), SMALL_INTS + ["1024", "1025"]),
@@ -171,8 +174,8 @@ def library_refuses(entry, text: str) -> bool:
 
 def cli_refuses(command: str, option: str, text: str, dest: str, tmp_path) -> tuple[bool, str]:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in PREFIX[command]]
-    if command == "train" and dest in MODEL_OF:
-        argv += ["--model", MODEL_OF[dest]]
+    if command == "train" and dest != "budget":  # one model's options (auto, the default, takes none of them)
+        argv += ["--model", MODEL_OF.get(dest, "wavenet")]
     code, out, err = call(*argv, f"{option}={text}")
     assert code != 0 and out == "" and "Traceback" not in err, err  # the missing input stops it anyway
     refused = "nonexistent" not in err

@@ -36,6 +36,7 @@ from .config import config_file_record
 RECIPE_OPTIONS = ("steps", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "soft_targets", "length_groups",
                   "eval_interval", "patience")
 MODEL_OPTIONS = ("block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "smoothing")
+SINGLE_MODEL = "wavenet"  # what `train` trains when given one model's options and no --model
 RUN_FILES = ("run.json", "model.safetensors", "train_state.safetensors", "best.safetensors", "metrics.csv", "loss.png")
 
 
@@ -49,7 +50,9 @@ def cmd_train(args) -> None:
     overrides = {k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None}
     config = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
     base = start_from(args, config)
-    model = base.meta["model"] if base is not None else args.model
+    # without --model: auto, unless one model's options (--steps, --n-embd, --recipe...) ask for one model
+    model = (base.meta["model"] if base is not None else
+             args.model or (SINGLE_MODEL if overrides or config or args.recipe else "auto"))
     if model == "auto":
         return train_auto_command(args, overrides, config)
     recipe_name = args.recipe or ("finetune" if base is not None else "fast")
@@ -92,10 +95,10 @@ def start_from(args, config: dict):
         raise MakemoreError(f"{', '.join(shaped)} would change the shape of the model --init-from starts from; "
                             f"a fine-tuned run keeps the base's shape (drop {', '.join(shaped)})")
     if args.init_from == NAMES_BASE:
-        model = "wavenet" if args.model == "auto" else args.model
+        model = SINGLE_MODEL if args.model in (None, "auto") else args.model
         return read_base(names_base(model, args))
     base = read_base(args.init_from)
-    if args.model not in ("auto", base.meta["model"]):
+    if args.model not in (None, "auto", base.meta["model"]):
         raise MakemoreError(f"--init-from {args.init_from} is a {base.meta['model']} run, and a fine-tuned run is "
                             f"the same model: drop --model {args.model} (or start from a {args.model} run)")
     return base
@@ -419,10 +422,11 @@ def add_train_parser(sub) -> None:
                         "girls) or by LABEL=FILE; a .csv/.tsv table takes --item-column (and --label-column)")
     p.add_argument("--item-column", metavar="NAME", help="the column of a .csv/.tsv input that holds the items (header row required)")
     p.add_argument("--label-column", metavar="NAME", help="the column of a .csv/.tsv input that holds each row's label")
-    p.add_argument("--model", default="auto", choices=["auto", *trainable_models()], metavar="NAME",
-                   help=f"model to train: auto (default: the models that suit the list's size, trained within "
+    p.add_argument("--model", default=None, choices=["auto", *trainable_models()], metavar="NAME",
+                   help=f"model to train: auto (the default: the models that suit the list's size, trained within "
                         f"--budget, the best on val kept, or their val-fitted mixture), or one of "
-                        f"{', '.join(trainable_models())}")
+                        f"{', '.join(trainable_models())}; given one model's options (--steps, --n-embd, --recipe...) "
+                        f"without --model: {SINGLE_MODEL}")
     p.add_argument("--budget", type=checked("budget"), default=60.0, metavar="SECONDS",
                    help="--model auto: seconds of training for all its candidates together (default: 60)")
     p.add_argument("--init-from", metavar="RUN_DIR",

@@ -1,6 +1,7 @@
 """Small lists: recipes sized to the list, `--model auto`, and runs that start from another (`init_from`)."""
 
 import json
+from types import SimpleNamespace
 from dataclasses import asdict
 
 import pytest
@@ -11,6 +12,7 @@ from makemore.data.labels import ItemLabels
 from makemore.errors import MakemoreError
 from makemore.models import build_model, eval_mode, trainable_models
 from makemore.studies.ensemble import load_members, make_ensemble, members_splits
+from makemore.studies import auto
 from makemore.studies.auto import AutoSpec, train_auto
 from makemore.training.init_from import Base, carry_over, choose_prior_weight, config_for, read_base
 from makemore.training.loop import Recipe, TrainingInterrupted
@@ -223,11 +225,18 @@ def test_auto_is_the_default_command(tmp_path, cli):
     assert "chose:" in out and "candidate" in out and out.strip().splitlines()[-1].startswith("train ")
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert meta["auto"]["budget"] == 1.0 and meta["auto"]["tried"][0]["model"] == "ngram"
-    skipped = [t for t in meta["auto"]["tried"] if t["status"].startswith("skipped")]
-    assert skipped  # a one-second budget cannot fit every candidate
     assert cli("sample", tmp_path / "run", "-n", 3)[0] == 0
     code, _, err = cli("train", "-i", items, "-o", tmp_path / "x", "--model", "auto", "--steps", "5")
     assert code == 1 and "--steps" in err and "auto" in err
+
+
+def test_auto_starts_no_candidate_once_the_budget_is_spent(tmp_path, monkeypatch):
+    clock = iter(range(0, 10 ** 6, 30))  # each look at auto's clock: 30 s later
+    monkeypatch.setattr(auto, "time", SimpleNamespace(perf_counter=lambda: next(clock)))  # auto's clock alone
+    meta = train_auto(BASE_ITEMS, AutoSpec(budget=50, models=["ngram", "bigram-counts", "mlp"]), tmp_path / "auto")
+    status = {t["model"]: t["status"] for t in meta["auto"]["tried"]}
+    assert status["ngram"] == "complete" and status["mlp"] == "skipped: the budget was spent"
+    assert meta["auto"]["chose"] == "ngram"  # the one candidate that finished
 
 
 def test_auto_refuses_a_list_too_small_to_choose_on(tmp_path):

@@ -127,6 +127,7 @@ def train_auto_command(args, overrides: dict, config: dict) -> None:
     if from_environ(os.environ) is not None:
         raise MakemoreError("--model auto trains in one process; under torchrun choose a --model")
     out_dir = Path(args.out_dir)
+    device = pick_device(args.device)  # a bad device is refused before any data is read
     refuse_existing_run(out_dir, args.overwrite)
     items, labels, dataset = load_training_input(args.input, text_options(args), dedupe=args.dedupe,
                                                  split_seed=args.split_seed, item_column=args.item_column,
@@ -138,7 +139,7 @@ def train_auto_command(args, overrides: dict, config: dict) -> None:
         spec = AutoSpec(budget=args.budget, seed=args.seed, split_seed=args.split_seed,
                         on_candidate=lambda m: log(f"auto: training {m}"),
                         control=RunControl(on_progress=on_progress, should_stop=should_stop))
-        meta = run_or_explain(lambda: train_auto(items, spec, out_dir, device=pick_device(args.device), labels=labels,
+        meta = run_or_explain(lambda: train_auto(items, spec, out_dir, device=device, labels=labels,
                                                  extra_meta=extra), out_dir)
     print(describe_auto(meta["auto"]))
     finish_training(args, out_dir, meta)

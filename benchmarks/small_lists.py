@@ -18,6 +18,7 @@ small-lists issue, each with its margin.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -73,12 +74,12 @@ def base_for(kind: str, model: str, cache: Path, names_path: Path, base_words: P
 def targets(args, cache: Path) -> list[tuple[str, str, int, int, list[str]]]:
     """(kind, name, N, seed, items) for every target list asked for."""
     out = []
-    names = data.name_targets(cache, args.names_path)
+    names = data.name_targets(cache, args.names_path) if args.names else {}
     for seed in args.seeds:
         for country, items in names.items():
             for n in args.names:
                 out.append(("names", country, min(n, len(items)), seed, data.shuffled(items, seed)[:n]))
-        words = data.word_targets(cache, args.words, seed=seed, languages=args.languages)
+        words = data.word_targets(cache, args.words, seed=seed, languages=args.languages) if args.words else {}
         for language, by_size in words.items():
             for n, items in by_size.items():
                 out.append(("words", language, n, seed, items))
@@ -105,15 +106,16 @@ def run_target(kind, name, n, seed, items, args, cache: Path, base_words: Path, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--names", type=lambda s: [int(x) for x in s.split(",")], default=[300],
-                   help="sizes of the name targets (each country's list cut to N; default 300)")
-    p.add_argument("--words", type=lambda s: [int(x) for x in s.split(",")], default=list(data.WORD_SIZES))
+    p.add_argument("--names", type=lambda s: [int(x) for x in s.split(",") if x], default=[300],
+                   help="sizes of the name targets (each country's list cut to N; default 300; '' for none)")
+    p.add_argument("--words", type=lambda s: [int(x) for x in s.split(",") if x], default=list(data.WORD_SIZES),
+                   help="sizes of the word targets ('' for none)")
     p.add_argument("--languages", type=lambda s: s.split(","), default=list(data.TARGET_LANGUAGES))
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
     p.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=list(NEURAL))
     p.add_argument("--unsized", type=lambda s: [m for m in s.split(",") if m], default=["wavenet", "mlp", "lstm"],
                    help="models also trained by the unsized fast recipe, for comparison")
-    p.add_argument("--init-models", type=lambda s: [m for m in s.split(",") if m], default=["wavenet", "lstm"])
+    p.add_argument("--init-models", type=lambda s: [m for m in s.split(",") if m], default=["wavenet", "lstm", "gru"])
     p.add_argument("--budget", type=float, default=60.0, help="--model auto's budget in seconds")
     p.add_argument("--names-path", type=Path, default=data.DEFAULT_NAMES)
     p.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE)
@@ -121,10 +123,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     print(data.SOURCES, file=sys.stderr)
-    base_words = data.word_base(args.cache)
+    base_words = data.word_base(args.cache) if args.words else None
     rows = []
+    work = args.work / f"{os.getpid()}"  # two runs of the benchmark at once keep apart
     for kind, name, n, seed, items in targets(args, args.cache):
-        row = run_target(kind, name, n, seed, items, args, args.cache, base_words, args.work)
+        row = run_target(kind, name, n, seed, items, args, args.cache, base_words, work)
         rows.append(((kind, name, n, seed), row))
         cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if "seconds" not in k)
         print(f"{kind} {name} N={n} seed {seed}: {cells}  (auto {row['auto seconds']:.1f} s)", file=sys.stderr, flush=True)

@@ -21,7 +21,7 @@ from ..models import MODELS, build_model, trainable_models
 from ..studies.plots import loss_curve_chart
 from ..data.builtin import cache_dir_from
 from ..data.items import split_items
-from ..studies.auto import AutoSpec, train_auto
+from ..studies.auto import CANDIDATES, AutoSpec, train_auto
 from ..training.init_from import NAMES_BASE, SHAPE_OPTIONS, read_base
 from ..training.recipes import PRESETS, get_recipe, recipe_for
 from ..training.lock import run_lock
@@ -139,8 +139,12 @@ def train_auto_command(args, overrides: dict, config: dict) -> None:
         spec = AutoSpec(budget=args.budget, seed=args.seed, split_seed=args.split_seed,
                         on_candidate=lambda m: log(f"auto: training {m}"),
                         control=RunControl(on_progress=on_progress, should_stop=should_stop))
-        meta = run_or_explain(lambda: train_auto(items, spec, out_dir, device=device, labels=labels,
-                                                 extra_meta=extra), out_dir)
+        try:
+            meta = train_auto(items, spec, out_dir, device=device, labels=labels, extra_meta=extra)
+        except TrainingInterrupted as stop:
+            raise MakemoreError(f"stopped at step {stop.step:,} of a candidate; the candidates that finished are in "
+                                f"{out_dir / CANDIDATES} (each a run of its own); train again to choose among all "
+                                f"of them") from None
     print(describe_auto(meta["auto"]))
     finish_training(args, out_dir, meta)
 
@@ -413,9 +417,14 @@ def own_recipes() -> str:
 
 
 def add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one model into a run directory", formatter_class=FMT,
-                       description="Train one registered model on a one-item-per-line file and save it to a run directory "
-                                   "(model.safetensors, run.json, metrics.csv, loss.png). Prints train/val/test NLL.",
+    p = sub.add_parser("train", help="train a model (by default the best for the list) into a run directory",
+                       formatter_class=FMT,
+                       description="Train a model on a one-item-per-line file and save it to a run directory "
+                                   "(model.safetensors, run.json, metrics.csv, loss.png). Without --model (auto), "
+                                   "the models that suit the list's size are trained within --budget and the best "
+                                   "on val kept (or their mixture); each recipe is sized to the list (fewer, smaller "
+                                   "steps, more weight decay, early stopping on val for a small one). The run keeps "
+                                   "the weights of its best val check. Prints train/val/test NLL of those weights.",
                        epilog=TRAIN_EPILOG)
     p.add_argument("-i", "--input", action="append", metavar="[LABEL=]FILE",
                    help="text file with one item per line, or 'names' for the essay's dataset. Give -i several times "

@@ -171,7 +171,8 @@ def describe_labels(labels) -> str:
 
 
 def resume_training(args) -> None:
-    given = [f"--{k.replace('_', '-')}" for k in (*RECIPE_OPTIONS, *MODEL_OPTIONS) if getattr(args, k) is not None]
+    given = [f"--{k.replace('_', '-')}" for k in (*RECIPE_OPTIONS, *MODEL_OPTIONS, "init_from", "model", "recipe")
+             if getattr(args, k) is not None]
     if given or args.out_dir:
         raise MakemoreError(f"--resume continues a run with its own settings; drop {', '.join(given or ['-o'])}")
     out_dir = Path(args.resume)

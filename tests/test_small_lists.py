@@ -243,3 +243,17 @@ def test_auto_refuses_a_list_too_small_to_choose_on(tmp_path):
     with pytest.raises(MakemoreError, match="at least 20 items"):
         train_auto(BASE_ITEMS[:12], AutoSpec(), tmp_path / "auto")
     assert not (tmp_path / "auto").exists()
+
+
+def test_init_from_names_uses_the_base_kept_in_the_cache(tmp_path, cli):
+    """`--init-from names` finds its base in the cache folder (trained there once; here put there beforehand)."""
+    folder = tmp_path / "cache" / "makemore" / "bases" / "names-mlp"  # conftest: XDG_CACHE_HOME is tmp_path/cache
+    run(BASE_ITEMS, RunSpec(model="mlp", recipe=TINY, seed=1), folder)
+    new = tmp_path / "new.txt"
+    new.write_text("\n".join(NEW_ITEMS) + "\n")
+    code, out, err = cli("train", "-i", new, "--init-from", "names", "--model", "mlp", "-o", tmp_path / "ft",
+                         "--steps", "20", "--no-plot")
+    assert code == 0, err
+    meta = read_meta(tmp_path / "ft")
+    assert meta["init_from"]["path"] == str(folder) and meta["recipe_name"] == "finetune+overrides"
+    assert meta["init_from"]["added"] == "é" and "training the mlp base" not in err

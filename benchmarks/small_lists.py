@@ -86,21 +86,35 @@ def targets(args, cache: Path) -> list[tuple[str, str, int, int, list[str]]]:
     return out
 
 
+def novel_failures(folder: Path, seed: int) -> int:
+    """0 if `sample RUN --novel -n 20` gives 20 items, 1 if it fails (the model only repeats its list)."""
+    try:
+        got = mm.Run.load(folder).generate(mm.GenerateRequest(n=20, seed=seed, novel=True))
+        return int(len(got.items) < 20)
+    except mm.MakemoreError:
+        return 1
+
+
 def run_target(kind, name, n, seed, items, args, cache: Path, base_words: Path, work: Path) -> dict[str, float]:
     row: dict[str, float] = {}
+    failed = 0
     for model in COUNTS + tuple(args.models):
         row[model], _ = train(items, model, work / model, seed=seed)
+        failed += novel_failures(work / model, seed)
         if model in args.unsized and model not in COUNTS:
             row[f"{model} unsized"], _ = train(items, model, work / f"{model}-unsized", seed=seed, sized=False)
     start = time.perf_counter()
     meta = train_auto(items, AutoSpec(budget=args.budget, seed=seed), work / "auto")
-    row["auto"], row["auto seconds"] = meta["metrics"]["test_nll"], time.perf_counter() - start
+    row["auto"], row["_auto_seconds"] = meta["metrics"]["test_nll"], time.perf_counter() - start
+    failed += novel_failures(work / "auto", seed)
     for model in args.init_models:
         base = base_for(kind, model, cache, args.names_path, base_words)
         row[f"{model} init-from"], _ = train(items, model, work / f"{model}-ft", preset="finetune", seed=seed,
                                              init_from=base)
+        failed += novel_failures(work / f"{model}-ft", seed)
         if model not in row:
             row[model], _ = train(items, model, work / model, seed=seed)
+    row["_novel_failed"] = failed  # runs whose `sample --novel -n 20` failed ("_": not an NLL column)
     return row
 
 
@@ -129,13 +143,14 @@ def main() -> None:
     for kind, name, n, seed, items in targets(args, args.cache):
         row = run_target(kind, name, n, seed, items, args, args.cache, base_words, work)
         rows.append(((kind, name, n, seed), row))
-        cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if "seconds" not in k)
-        print(f"{kind} {name} N={n} seed {seed}: {cells}  (auto {row['auto seconds']:.1f} s)", file=sys.stderr, flush=True)
+        cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.startswith("_"))
+        print(f"{kind} {name} N={n} seed {seed}: {cells}  (auto {row['_auto_seconds']:.1f} s, "
+              f"--novel failed on {row['_novel_failed']} runs)", file=sys.stderr, flush=True)
     report(rows, args)
 
 
 def report(rows, args) -> None:
-    columns = [c for c in rows[0][1] if "seconds" not in c]
+    columns = [c for c in rows[0][1] if not c.startswith("_")]
     print("| target | N | seed | " + " | ".join(columns) + " |")
     print("|---|---|---|" + "---|" * len(columns))
     for (kind, name, n, seed), row in rows:
@@ -148,6 +163,9 @@ def report(rows, args) -> None:
     margins = [row["auto"] - (row["ngram"] + 0.02) for _, row in rows]
     print(f"- the default command (auto) at or below the n-gram + 0.02: {sum(m <= 0 for m in margins)} of {len(rows)}; "
           f"worst margin {max(margins):+.3f}")
+    failed = sum(row["_novel_failed"] for _, row in rows)
+    print(f"- `sample --novel -n 20`: failed on {failed} runs; `auto` took {max(r['_auto_seconds'] for _, r in rows):.1f} s "
+          f"at most")
     gains = defaultdict(list)
     for (kind, name, n, seed), row in rows:
         for model in args.init_models:

@@ -66,7 +66,7 @@ def base_for(kind: str, model: str, cache: Path, names_path: Path, base_words: P
         items = data.shuffled(data.read_lines(base_words), 0)[:WORD_BASE_ITEMS]
     print(f"# training the {kind} base for {model} ({len(items):,} items) into {folder}", file=sys.stderr, flush=True)
     recipe = recipe_for(model, "fast", split_items(items)[0], {})
-    meta = mm.run(items, mm.RunSpec(model=model, recipe=recipe), folder,
+    mm.run(items, mm.RunSpec(model=model, recipe=recipe), folder,
                   extra_meta={"dataset": {"name": "names" if kind == "names" else "base_words", "items": len(items)}})
     return folder
 
@@ -78,7 +78,7 @@ def targets(args, cache: Path) -> list[tuple[str, str, int, int, list[str]]]:
     for seed in args.seeds:
         for country, items in names.items():
             for n in args.names:
-                out.append(("names", country, min(n, len(items)), seed, data.shuffled(items, seed)[:n]))
+                out.append(("names", country, n, seed, data.shuffled(items, seed)[:n]))  # N asked (a list may hold fewer)
         words = data.word_targets(cache, args.words, seed=seed, languages=args.languages) if args.words else {}
         for language, by_size in words.items():
             for n, items in by_size.items():
@@ -142,9 +142,9 @@ def main() -> None:
     work = args.work / f"{os.getpid()}"  # two runs of the benchmark at once keep apart
     for kind, name, n, seed, items in targets(args, args.cache):
         row = run_target(kind, name, n, seed, items, args, args.cache, base_words, work)
-        rows.append(((kind, name, n, seed), row))
+        rows.append(((kind, name, n, seed, len(items)), row))
         cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.startswith("_"))
-        print(f"{kind} {name} N={n} seed {seed}: {cells}  (auto {row['_auto_seconds']:.1f} s, "
+        print(f"{kind} {name} N={len(items)} seed {seed}: {cells}  (auto {row['_auto_seconds']:.1f} s, "
               f"--novel failed on {row['_novel_failed']} runs)", file=sys.stderr, flush=True)
     report(rows, args)
 
@@ -153,8 +153,8 @@ def report(rows, args) -> None:
     columns = [c for c in rows[0][1] if not c.startswith("_")]
     print("| target | N | seed | " + " | ".join(columns) + " |")
     print("|---|---|---|" + "---|" * len(columns))
-    for (kind, name, n, seed), row in rows:
-        print(f"| {kind} {name} | {n:,} | {seed} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
+    for (kind, name, n, seed, size), row in rows:
+        print(f"| {kind} {name} | {size:,} | {seed} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
     print("\ntargets (margins: negative is better than the target)")
     worse = [(key, m, row[m] - row["bigram-counts"]) for key, row in rows for m in args.models if row[m] > row["bigram-counts"]]
     print(f"- every model's default at or below bigram-counts: {len(rows) * len(args.models) - len(worse)} of "
@@ -167,11 +167,11 @@ def report(rows, args) -> None:
     print(f"- `sample --novel -n 20`: failed on {failed} runs; `auto` took {max(r['_auto_seconds'] for _, r in rows):.1f} s "
           f"at most")
     gains = defaultdict(list)
-    for (kind, name, n, seed), row in rows:
+    for (kind, name, n, seed, size), row in rows:
         for model in args.init_models:
-            gains[n].append(row[model] - row[f"{model} init-from"])
-    for n, g in sorted(gains.items()):
-        print(f"- init-from at N={n:,}: mean gain over scratch {statistics.mean(g):+.3f} nats/char over {len(g)} runs "
+            gains[(n, model)].append(row[model] - row[f"{model} init-from"])
+    for (n, model), g in sorted(gains.items()):
+        print(f"- {model} init-from at N={n:,}: mean gain over scratch {statistics.mean(g):+.3f} nats/char over {len(g)} runs "
               f"(min {min(g):+.3f}, max {max(g):+.3f})")
 
 

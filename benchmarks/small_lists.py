@@ -86,32 +86,34 @@ def targets(args, cache: Path) -> list[tuple[str, str, int, int, list[str]]]:
     return out
 
 
-def novel_failures(folder: Path, seed: int) -> int:
+def novel_failures(folder: Path, seed: int, list_file: Path) -> int:
     """0 if `sample RUN --novel -n 20` gives 20 items, 1 if it fails (the model only repeats its list)."""
     try:
-        got = mm.Run.load(folder).generate(mm.GenerateRequest(n=20, seed=seed, novel=True))
+        got = mm.Run.load(folder, "cpu", inputs=[str(list_file)]).generate(mm.GenerateRequest(n=20, seed=seed, novel=True))
         return int(len(got.items) < 20)
-    except mm.MakemoreError:
+    except mm.MakemoreError as e:
+        print(f"# {folder}: sample --novel -n 20 failed: {e}", file=sys.stderr)
         return 1
 
 
 def run_target(kind, name, n, seed, items, args, cache: Path, base_words: Path, work: Path) -> dict[str, float]:
     row: dict[str, float] = {}
     failed = 0
+    list_file = data.write_list(work / "list.txt", items)  # what --novel leaves out is read from the list's file
     for model in COUNTS + tuple(args.models):
         row[model], _ = train(items, model, work / model, seed=seed)
-        failed += novel_failures(work / model, seed)
+        failed += novel_failures(work / model, seed, list_file)
         if model in args.unsized and model not in COUNTS:
             row[f"{model} unsized"], _ = train(items, model, work / f"{model}-unsized", seed=seed, sized=False)
     start = time.perf_counter()
     meta = train_auto(items, AutoSpec(budget=args.budget, seed=seed), work / "auto")
     row["auto"], row["_auto_seconds"] = meta["metrics"]["test_nll"], time.perf_counter() - start
-    failed += novel_failures(work / "auto", seed)
+    failed += novel_failures(work / "auto", seed, list_file)
     for model in args.init_models:
         base = base_for(kind, model, cache, args.names_path, base_words)
         row[f"{model} init-from"], _ = train(items, model, work / f"{model}-ft", preset="finetune", seed=seed,
                                              init_from=base)
-        failed += novel_failures(work / f"{model}-ft", seed)
+        failed += novel_failures(work / f"{model}-ft", seed, list_file)
         if model not in row:
             row[model], _ = train(items, model, work / model, seed=seed)
     row["_novel_failed"] = failed  # runs whose `sample --novel -n 20` failed ("_": not an NLL column)

@@ -239,10 +239,15 @@ def test_auto_starts_no_candidate_once_the_budget_is_spent(tmp_path, monkeypatch
     assert meta["auto"]["chose"] == "ngram"  # the one candidate that finished
 
 
-def test_auto_refuses_a_list_too_small_to_choose_on(tmp_path):
+def test_auto_refuses_a_list_too_small_to_choose_on(tmp_path, cli):
     with pytest.raises(MakemoreError, match="at least 20 items"):
         train_auto(BASE_ITEMS[:12], AutoSpec(), tmp_path / "auto")
     assert not (tmp_path / "auto").exists()
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(BASE_ITEMS[:12]) + "\n")
+    code, out, err = cli("train", "-i", small, "-o", tmp_path / "auto")
+    assert code == 1 and "ngram, lstm, wavenet, gru, mlp" in err and "has 12" in err and out == ""
+    assert not (tmp_path / "auto").exists()  # refused before the run folder (or its lock) is made
 
 
 def test_init_from_names_uses_the_base_kept_in_the_cache(tmp_path, cli):

@@ -13,7 +13,7 @@ from ..data.items import split_items
 from ..device import pick_device
 from ..errors import MakemoreError
 from ..models import MODELS, build_model, trainable_models
-from ..studies.auto import CANDIDATES, AutoSpec, train_auto
+from ..studies.auto import CANDIDATES, AutoSpec, check_list, train_auto
 from ..training.init_from import NAMES_BASE, SHAPE_OPTIONS, read_base
 from ..training.lock import run_lock
 from ..training.loop import OPTIMIZERS, SCHEDULES, TrainingInterrupted
@@ -127,6 +127,7 @@ def train_auto_command(args, overrides: dict, config: dict) -> None:
     items, labels, dataset = load_training_input(args.input, text_options(args), dedupe=args.dedupe,
                                                  split_seed=args.split_seed, item_column=args.item_column,
                                                  label_column=args.label_column)
+    check_list(items)
     set_threads(args.threads)
     log(f"auto: trying the models that suit {dataset['name']} ({dataset['items']:,} items) within {args.budget:g} s")
     extra = {"dataset": dataset, **provenance(args.argv), **config_file_record(args.config)}

@@ -35,6 +35,14 @@ MIN_AUTO_ITEMS = 20  # fewer: a val split of one or two items cannot choose betw
 OVERRUN = 1.5  # a candidate still training at this many budgets is stopped and left out
 
 
+def check_list(items: list[str]) -> None:
+    """Refuse a list too small for auto to choose between its candidates on val (before anything is written)."""
+    if len(items) < MIN_AUTO_ITEMS:
+        raise MakemoreError(f"auto chooses between its candidates ({', '.join(candidates(ListSize(len(items), 0)))}) "
+                            f"on the val split, which needs at least {MIN_AUTO_ITEMS} items; this list has "
+                            f"{len(items)}: train one model instead (ngram counts best on tiny lists)")
+
+
 def candidates(size: ListSize) -> list[str]:
     """The models tried for a list of this size, in the order they are trained."""
     models = ["ngram", "lstm", "wavenet", "gru", "mlp"]
@@ -64,11 +72,8 @@ def train_auto(items: list[str], spec: AutoSpec, out_dir: str | Path, *, device:
 
     run.json's "auto" records the budget, every candidate tried (its val and test NLL, seconds, or why it was
     left out) and what was chosen."""
-    train_items = split_items(items, spec.split_seed)[0]
-    if len(items) < MIN_AUTO_ITEMS:
-        raise MakemoreError(f"auto needs at least {MIN_AUTO_ITEMS} items to choose between models on val; this list "
-                            f"has {len(items)}: train one model instead (ngram counts best on tiny lists)")
-    size = ListSize.of(train_items)
+    check_list(items)
+    size = ListSize.of(split_items(items, spec.split_seed)[0])
     out_dir = Path(out_dir)
     start = time.perf_counter()
     tried: list[dict[str, Any]] = []

@@ -239,6 +239,20 @@ def test_auto_starts_no_candidate_once_the_budget_is_spent(tmp_path, monkeypatch
     assert meta["auto"]["chose"] == "ngram"  # the one candidate that finished
 
 
+def test_a_run_told_to_finish_ends_there_complete_with_its_best_weights(tmp_path):
+    """RunControl.should_finish (auto's budget): the run ends at that step as early stopping ends it, complete."""
+    calls = {"n": 0}
+
+    def finish() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 25
+
+    recipe = Recipe(steps=200, batch_size=8, optimizer="adamw", lr=0.01, eval_interval=10)
+    meta = run(BASE_ITEMS, RunSpec(model="mlp", recipe=recipe), tmp_path / "r", control=RunControl(should_finish=finish))
+    assert meta["status"] == "complete" and meta["stopped_early"] and meta["step"] == 25
+    assert meta["weights_step"] in (10, 20, 25) and read_meta(tmp_path / "r")["status"] == "complete"
+
+
 def test_auto_refuses_a_list_too_small_to_choose_on(tmp_path, cli):
     with pytest.raises(MakemoreError, match="at least 20 items"):
         train_auto(BASE_ITEMS[:12], AutoSpec(), tmp_path / "auto")

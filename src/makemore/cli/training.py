@@ -150,7 +150,8 @@ def describe_auto(auto: dict) -> str:
     lines = [f"{'candidate':<12} {'val':>7} {'test':>7} {'seconds':>8}"]
     for t in auto["tried"]:
         if t["status"] == "complete":
-            lines.append(f"{t['model']:<12} {t['val_nll']:>7.4f} {t['test_nll']:>7.4f} {t['seconds']:>8.1f}")
+            cut = "  (ended at the budget: its best val check so far)" if t.get("cut_by_budget") else ""
+            lines.append(f"{t['model']:<12} {t['val_nll']:>7.4f} {t['test_nll']:>7.4f} {t['seconds']:>8.1f}{cut}")
         else:
             lines.append(f"{t['model']:<12} {t['status']}")
     chose = auto["chose"]

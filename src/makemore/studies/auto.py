@@ -3,8 +3,9 @@
 The candidates are trained one after another, each with its recipe sized to the list (`recipes.sized`), into
 RUN_DIR/candidates/MODEL, cheapest and strongest first: the Kneser-Ney n-gram (counting: instant, and on small
 lists hard to beat), then the recurrent and windowed nets; the transformer only for lists where it pays
-for its time. When the budget is spent no further candidate starts, and one still training is stopped and
-left out. Then val decides: the mixture of the candidates with weights fitted on val (an ensemble run), or
+for its time. When the budget is spent no further candidate starts, and one still training finishes there,
+with the weights of its best val check so far (so which candidates ran, and how far, depends on the machine's
+speed; each candidate's own run is reproducible with its recipe). Then val decides: the mixture of the candidates with weights fitted on val (an ensemble run), or
 the single best candidate, whichever has the lower val NLL; test is only reported.
 """
 
@@ -21,7 +22,6 @@ from ..data.items import split_items
 from ..data.labels import ItemLabels
 from ..errors import MakemoreError
 from ..models import get_spec
-from ..training.loop import TrainingInterrupted
 from ..training.pipeline import RunControl, RunSpec, run
 from ..training.recipes import ListSize, get_recipe, sized
 from ..training.run_folder import BEST_WEIGHTS, META, METRICS, WEIGHTS, read_meta
@@ -32,7 +32,6 @@ from .ensemble import load_members, make_ensemble, members_splits
 CANDIDATES = "candidates"  # the folder under the run directory that holds every candidate's own run
 TRANSFORMER_FROM_ITEMS = 2_000  # smaller lists: the transformer costs the most and wins nothing (benchmarks/small_lists.py)
 MIN_AUTO_ITEMS = 20  # fewer: a val split of one or two items cannot choose between models
-OVERRUN = 1.5  # a candidate still training at this many budgets is stopped and left out
 
 
 def check_list(items: list[str]) -> None:
@@ -94,23 +93,17 @@ def train_auto(items: list[str], spec: AutoSpec, out_dir: str | Path, *, device:
 def _train_candidate(items, model: str, size: ListSize, spec: AutoSpec, folder: Path, start: float, device,
                      labels, extra_meta) -> dict[str, Any]:
     recipe = sized(get_recipe(model), size, get_spec(model).layout)
-    outer = spec.control.should_stop
-
-    def should_stop() -> bool:
-        return (outer is not None and outer()) or time.perf_counter() - start > OVERRUN * spec.budget
-
-    control = RunControl(on_progress=spec.control.on_progress, should_stop=should_stop, on_eval=spec.control.on_eval)
+    control = RunControl(on_progress=spec.control.on_progress, should_stop=spec.control.should_stop,
+                         on_eval=spec.control.on_eval,
+                         should_finish=lambda: time.perf_counter() - start > spec.budget)  # finished, best weights
     began = time.perf_counter()
-    try:
-        meta = run(items, RunSpec(model=model, recipe=recipe, seed=spec.seed, split_seed=spec.split_seed), folder,
-                   device=device, control=control, labels=labels, extra_meta=extra_meta)
-    except TrainingInterrupted:
-        if outer is not None and outer():
-            raise  # the user asked to stop: not a candidate's failure
-        return {"model": model, "status": "stopped: past the budget", "seconds": time.perf_counter() - began}
+    meta = run(items, RunSpec(model=model, recipe=recipe, seed=spec.seed, split_seed=spec.split_seed), folder,
+               device=device, control=control, labels=labels, extra_meta=extra_meta)
     m = meta["metrics"]
+    cut = meta.get("stopped_early") and meta.get("step", 0) < recipe.steps and time.perf_counter() - start > spec.budget
     return {"model": model, "status": "complete", "run": str(folder), "val_nll": m["val_nll"], "test_nll": m["test_nll"],
-            "seconds": round(time.perf_counter() - began, 2)}
+            "seconds": round(time.perf_counter() - began, 2), "steps": meta.get("step"),
+            **({"cut_by_budget": True} if cut else {})}
 
 
 def _choose(items, done, tried, spec: AutoSpec, out_dir: Path, device, labels, extra_meta) -> dict[str, Any]:

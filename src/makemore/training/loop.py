@@ -123,6 +123,9 @@ class TrainHooks:
     on_best: Callable[[TrainState], None] | None = None  # a new best val loss (save the best weights)
     on_checkpoint: Callable[[TrainState, torch.optim.Optimizer], None] | None = None  # at each eval and on a stop
     should_stop: Callable[[], bool] | None = None  # polled after each step (e.g. set by SIGINT/SIGTERM)
+    # polled after each step: True ends training there as early stopping does (the run finishes with the weights
+    # of its best val check); `--model auto` ends a candidate so when its time budget is spent
+    should_finish: Callable[[], bool] | None = None
 
 
 class TrainingInterrupted(Exception):
@@ -374,6 +377,8 @@ def train(
             if hooks.on_checkpoint is not None:
                 hooks.on_checkpoint(state, optimizer)
             raise TrainingInterrupted(state.step)
+        if hooks.should_finish is not None and share.stop_check_due(state.step) and share.any(hooks.should_finish()):
+            state.stopped_early = True
     sync_state()
     model.eval()
     return TrainResult(state, optimizer)

@@ -52,6 +52,7 @@ class RunControl:
 
     on_progress: Callable[[Progress], None] | None = None  # each training report (loss, lr, val loss); rank 0 only
     should_stop: Callable[[], bool] | None = None  # polled after each step: True saves a resume point, raises TrainingInterrupted
+    should_finish: Callable[[], bool] | None = None  # polled after each step: True ends training there, finished
     on_eval: EvalProgress | None = None  # (split, rows done, rows in all) during the final evaluation; rank 0 only
     parallel: Parallel | None = None  # a started process group (`torchrun.start`); None: this process alone
 
@@ -234,7 +235,8 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
                 save_weights(out_dir / BEST_WEIGHTS, model)
 
     hooks = TrainHooks(on_progress=control.on_progress if main else None, on_best=best,
-                       on_checkpoint=checkpoint if main else None, should_stop=control.should_stop)
+                       on_checkpoint=checkpoint if main else None, should_stop=control.should_stop,
+                       should_finish=control.should_finish)
     try:
         result = train(model, splits.train, recipe, seed=seed, val_data=splits.val, hooks=hooks,
                        resume_from=resume_from, parallel=parallel)

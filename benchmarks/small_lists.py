@@ -100,8 +100,10 @@ def run_target(kind, name, n, seed, items, args, cache: Path, base_words: Path, 
     row: dict[str, float] = {}
     failed = 0
     list_file = data.write_list(work / "list.txt", items)  # what --novel leaves out is read from the list's file
+    slowest = (0.0, "")
     for model in COUNTS + tuple(args.models):
-        row[model], _ = train(items, model, work / model, seed=seed)
+        row[model], seconds = train(items, model, work / model, seed=seed)
+        slowest = max(slowest, (seconds, model))
         failed += novel_failures(work / model, seed, list_file)
         if model in args.unsized and model not in COUNTS:
             row[f"{model} unsized"], _ = train(items, model, work / f"{model}-unsized", seed=seed, sized=False)
@@ -117,6 +119,7 @@ def run_target(kind, name, n, seed, items, args, cache: Path, base_words: Path, 
         if model not in row:
             row[model], _ = train(items, model, work / model, seed=seed)
     row["_novel_failed"] = failed  # runs whose `sample --novel -n 20` failed ("_": not an NLL column)
+    row["_slowest"] = slowest  # (seconds, model) of the slowest default recipe
     return row
 
 
@@ -146,8 +149,9 @@ def main() -> None:
         row = run_target(kind, name, n, seed, items, args, args.cache, base_words, work)
         rows.append(((kind, name, n, seed, len(items)), row))
         cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.startswith("_"))
-        print(f"{kind} {name} N={len(items)} seed {seed}: {cells}  (auto {row['_auto_seconds']:.1f} s, "
-              f"--novel failed on {row['_novel_failed']} runs)", file=sys.stderr, flush=True)
+        print(f"{kind} {name} N={len(items)} seed {seed}: {cells}  (auto {row['_auto_seconds']:.1f} s, slowest default "
+              f"{row['_slowest'][1]} {row['_slowest'][0]:.1f} s, --novel failed on {row['_novel_failed']} runs)",
+              file=sys.stderr, flush=True)
     report(rows, args)
 
 
@@ -168,6 +172,9 @@ def report(rows, args) -> None:
     failed = sum(row["_novel_failed"] for _, row in rows)
     print(f"- `sample --novel -n 20`: failed on {failed} runs; `auto` took {max(r['_auto_seconds'] for _, r in rows):.1f} s "
           f"at most")
+    for n in sorted({key[2] for key, _ in rows}):
+        seconds, model = max(row["_slowest"] for key, row in rows if key[2] == n)
+        print(f"- the slowest default recipe at N={n:,}: {model}, {seconds:.1f} s (one thread)")
     gains = defaultdict(list)
     for (kind, name, n, seed, size), row in rows:
         for model in args.init_models:

@@ -33,6 +33,7 @@ import small_lists_data as data  # noqa: E402
 import makemore as mm  # noqa: E402
 from makemore.data.items import split_items  # noqa: E402
 from makemore.studies.auto import AutoSpec, train_auto  # noqa: E402
+from makemore.training.bases import ensure_base, is_complete  # noqa: E402
 from makemore.training.recipes import recipe_for  # noqa: E402
 
 COUNTS = ("bigram-counts", "ngram")
@@ -56,19 +57,16 @@ def train(items: list[str], model: str, folder: Path, *, preset: str = "fast", s
 
 
 def base_for(kind: str, model: str, cache: Path, names_path: Path, base_words: Path) -> Path:
-    """The base run for a target kind: names.txt's (shared with `--init-from names`) or the word list's."""
+    """The base run for a target kind: names.txt's (the very run `--init-from names` uses) or the word list's."""
     folder = cache.parent / "bases" / (f"names-{model}" if kind == "names" else f"words-{model}")
-    if (folder / "run.json").exists() and mm.load_run(folder)[2].get("status") == "complete":
+    if is_complete(folder):
         return folder
     if kind == "names":
-        items = mm.read_items(names_path)
+        items, name = mm.read_items(names_path), "names"
     else:
-        items = data.shuffled(data.read_lines(base_words), 0)[:WORD_BASE_ITEMS]
+        items, name = data.shuffled(data.read_lines(base_words), 0)[:WORD_BASE_ITEMS], "base_words"
     print(f"# training the {kind} base for {model} ({len(items):,} items) into {folder}", file=sys.stderr, flush=True)
-    recipe = recipe_for(model, "fast", split_items(items)[0], {})
-    mm.run(items, mm.RunSpec(model=model, recipe=recipe), folder,
-                  extra_meta={"dataset": {"name": "names" if kind == "names" else "base_words", "items": len(items)}})
-    return folder
+    return ensure_base(folder, model, items, dataset={"name": name, "items": len(items)})
 
 
 def targets(args, cache: Path) -> list[tuple[str, str, int, int, list[str]]]:

@@ -14,8 +14,8 @@ from ..device import pick_device
 from ..errors import MakemoreError
 from ..models import MODELS, build_model, trainable_models
 from ..studies.auto import CANDIDATES, AutoSpec, check_list, train_auto
+from ..training.bases import ensure_base, is_complete
 from ..training.init_from import NAMES_BASE, SHAPE_OPTIONS, read_base
-from ..training.lock import run_lock
 from ..training.loop import OPTIMIZERS, SCHEDULES, TrainingInterrupted
 from ..training.pipeline import RunControl, RunSpec, resume, run
 from ..training.recipes import PRESETS, get_recipe, recipe_for
@@ -102,15 +102,13 @@ def start_from(args, config: dict):
 def names_base(model: str, args) -> Path:
     """The base for `--init-from names`: this model trained on names.txt by its fast recipe, once, in the cache."""
     folder = cache_dir_from(os.environ) / "bases" / f"names-{model}"
-    if (folder / "run.json").exists() and read_meta(folder).get("status") == "complete":
+    if is_complete(folder):
         return folder
     items, _, dataset = load_training_input(["names"])
     log(f"training the {model} base on names.txt once (kept in {folder} for every later --init-from names)")
-    recipe = recipe_for(model, "fast", split_items(items)[0], {})
-    with run_lock(folder), progress_reporter(f"{model} base", folder, False) as on_progress:
-        run(items, RunSpec(model=model, recipe=recipe), folder, device=pick_device(args.device),
-            extra_meta={"dataset": dataset}, control=RunControl(on_progress=on_progress))
-    return folder
+    with progress_reporter(f"{model} base", folder, False) as on_progress:
+        return ensure_base(folder, model, items, device=pick_device(args.device),
+                           control=RunControl(on_progress=on_progress), dataset=dataset)
 
 
 def train_auto_command(args, overrides: dict, config: dict) -> None:

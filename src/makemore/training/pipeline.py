@@ -106,15 +106,8 @@ def run(
     (`distributed` explains what stays the same)."""
     control = control or RunControl()
     parallel = control.parallel
-    base = read_base(spec.init_from) if spec.init_from else None
-    if base is not None and base.meta["model"] != spec.model:
-        raise MakemoreError(f"init_from: {spec.init_from} is a {base.meta['model']} run; a run started from it "
-                            f"trains a {base.meta['model']}, not a {spec.model}")
     n_labels = 1 if labels is None else len(labels.names)
-    config = dict(spec.config)
-    if base is not None:  # the base's config, with this list's characters, labels and longest item
-        vocab = splits.vocab if splits is not None else Vocab.from_items(items)
-        config = config_for(base, vocab, n_labels, max(len(it) for it in items), spec.config)
+    base, config = _base_and_config(spec, items, splits, n_labels)
     block_size = config.get("block_size", default_block_size(spec.model, items))
     layout = get_spec(spec.model).layout
     if (splits is None or splits.layout != layout or splits.n_labels != n_labels
@@ -150,6 +143,19 @@ def run(
         remove_previous_run(Path(out_dir))  # replacing a run: nothing of the older one may be mixed into this one
         save_run(out_dir, model, meta, weights=False)  # the run's description first: a stopped run can be resumed
     return _train_and_finish(model, splits, spec.recipe, spec.seed, Path(out_dir), meta, None, control)
+
+
+def _base_and_config(spec: RunSpec, items: list[str], splits: Splits | None, n_labels: int):
+    """The run to start from (None without spec.init_from) and the model's config: the spec's own, or the
+    base's with this list's characters, labels and longest item (`init_from.config_for`)."""
+    if not spec.init_from:
+        return None, dict(spec.config)
+    base = read_base(spec.init_from)
+    if base.meta["model"] != spec.model:
+        raise MakemoreError(f"init_from: {spec.init_from} is a {base.meta['model']} run; a run started from it "
+                            f"trains a {base.meta['model']}, not a {spec.model}")
+    vocab = splits.vocab if splits is not None else Vocab.from_items(items)
+    return base, config_for(base, vocab, n_labels, max(len(it) for it in items), spec.config)
 
 
 def _job(parallel: Parallel | None) -> dict[str, Any]:
@@ -258,8 +264,9 @@ def _train_and_finish(model, splits: Splits, recipe: Recipe, seed: int, out_dir:
     known = {"val": curve[weights_step]} if weights_step in curve else {}
     metrics = {f"{part}_nll": known[part] if part in known else
                evaluate_part(model, splits, part, parallel, control.on_eval if main else None) for part in SPLITS}
-    meta = {**meta, "config": asdict(model.config), "status": "complete", "step": result.state.step, "weights_step": weights_step, "metrics": metrics,
-            "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
+    meta = {**meta, "config": asdict(model.config), "status": "complete", "step": result.state.step,
+            "weights_step": weights_step, "metrics": metrics, "train_seconds": result.seconds,
+            "eval_seconds": time.perf_counter() - start}
     if result.state.val_curve:
         meta.update(best_val_nll=result.state.best_val, best_step=result.state.best_step,
                     stopped_early=result.state.stopped_early)

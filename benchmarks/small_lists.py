@@ -33,7 +33,7 @@ import small_lists_data as data  # noqa: E402
 import makemore as mm  # noqa: E402
 from makemore.data.items import split_items  # noqa: E402
 from makemore.studies.auto import AutoSpec, train_auto  # noqa: E402
-from makemore.training.bases import ensure_base, is_complete  # noqa: E402
+from makemore.training.bases import base_folder, ensure_base, is_complete  # noqa: E402
 from makemore.training.recipes import recipe_for  # noqa: E402
 
 COUNTS = ("bigram-counts", "ngram")
@@ -58,7 +58,7 @@ def train(items: list[str], model: str, folder: Path, *, preset: str = "fast", s
 
 def base_for(kind: str, model: str, cache: Path, names_path: Path, base_words: Path) -> Path:
     """The base run for a target kind: names.txt's (the very run `--init-from names` uses) or the word list's."""
-    folder = cache.parent / "bases" / (f"names-{model}" if kind == "names" else f"words-{model}")
+    folder = base_folder(cache.parent, kind, model)  # cache.parent: makemore's own cache folder
     if is_complete(folder):
         return folder
     if kind == "names":

@@ -14,7 +14,7 @@ from ..device import pick_device
 from ..errors import MakemoreError
 from ..models import MODELS, build_model, trainable_models
 from ..studies.auto import CANDIDATES, AutoSpec, check_list, train_auto
-from ..training.bases import ensure_base, is_complete
+from ..training.bases import base_folder, ensure_base, is_complete
 from ..training.init_from import NAMES_BASE, SHAPE_OPTIONS, read_base
 from ..training.loop import OPTIMIZERS, SCHEDULES, TrainingInterrupted
 from ..training.pipeline import RunControl, RunSpec, resume, run
@@ -101,7 +101,7 @@ def start_from(args, config: dict):
 
 def names_base(model: str, args) -> Path:
     """The base for `--init-from names`: this model trained on names.txt by its fast recipe, once, in the cache."""
-    folder = cache_dir_from(os.environ) / "bases" / f"names-{model}"
+    folder = base_folder(cache_dir_from(os.environ), NAMES_BASE, model)
     if is_complete(folder):
         return folder
     items, _, dataset = load_training_input(["names"])

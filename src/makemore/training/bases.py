@@ -18,6 +18,11 @@ from .recipes import recipe_for
 from .run_folder import META, read_meta
 
 
+def base_folder(cache_dir: str | Path, list_name: str, model: str) -> Path:
+    """Where the base of `model` on the list called `list_name` is kept under makemore's cache folder."""
+    return Path(cache_dir) / "bases" / f"{list_name}-{model}"
+
+
 def is_complete(folder: Path) -> bool:
     """A finished run is in folder."""
     return (folder / META).exists() and read_meta(folder).get("status") == "complete"

@@ -211,7 +211,7 @@ def test_a_library_error_reads_with_the_flags_on_the_command_line():
     assert str(e) == "min_len (5) is greater than max_len (3)"
     assert cli_message(e) == "--min-len (5) is greater than --max-len (3)"
     assert cli_message(ParameterError("n", "must be at least 1, got 0")) == "-n must be at least 1, got 0"
-    assert cli_message(ParameterError("exclude", "left only 3 of 5 new items")).startswith("--novel left")
+    assert cli_message(ParameterError("keys[2]", "is empty")) == "--key 3 is empty"
 
 
 @pytest.mark.parametrize("call_library, words", [

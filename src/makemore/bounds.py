@@ -96,6 +96,10 @@ MAX_MOST_LIKELY = 100_000  # most items one most-likely search may rank (each on
 MAX_EXPANSIONS = 10_000_000  # most prefixes one most-likely search may expand (its frontier grows with them)
 MAX_REQUEST_ITEMS = 1_000  # most items one request to `makemore serve` may ask for or send
 MAX_REQUEST_EXPANSIONS = 100_000  # most prefixes one most-likely request to `makemore serve` may expand (seconds)
+MAX_AVOID = 1_000_000  # most entries one avoid list may hold (each a few bytes in the automaton)
+MAX_KEYS = MAX_SAMPLES  # most keys one sampling call may take (one item each)
+MAX_REQUEST_AVOID = 10_000  # most avoid (and exclude) entries one request to `makemore serve` may send
+MAX_REQUEST_KEYS = 1_000  # most keys one request to `makemore serve` may send
 MAX_REQUEST_CHARS = 1_000  # longest string (prefix, item) and item one request to `makemore serve` may ask for
 
 BOUNDS: dict[str, Bound] = {
@@ -134,7 +138,12 @@ BOUNDS: dict[str, Bound] = {
     "min_len": Bound(int, 0, MAX_LEN),
     "max_len": Bound(int, 1, MAX_LEN),
     "next.k": Bound(int, 1),  # how many next characters `next` shows
-    "max_draws": Bound(int, 1),  # items a constrained request (suffix, contains) may draw before giving up
+    "max_draws": Bound(int, 1),  # items a request with rules (suffix, contains, avoid, ...) may draw before giving up
+    "min_log_prob": Bound(float, None, 0),  # an item's log-probability is at most 0
+    "max_nll_per_char": Bound(float, 0),  # NLL per character is at least 0
+    "avoid.count": Bound(int, 0, MAX_AVOID),  # entries of one avoid list
+    "exclude.count": Bound(int, 0, MAX_AVOID),  # items of one exclude list
+    "keys.count": Bound(int, 0, MAX_KEYS),  # keys of one request
     "most_likely.n": Bound(int, 1, MAX_MOST_LIKELY),  # how many of the most likely items the search ranks
     "max_expansions": Bound(int, 1, MAX_EXPANSIONS),  # prefixes the most-likely search may expand
     # makemore ensemble: members under this share of the mixture are dropped
@@ -150,6 +159,9 @@ BOUNDS: dict[str, Bound] = {
     "serve.max_len": Bound(int, 1, MAX_REQUEST_CHARS),
     "serve.k": Bound(int, 1, MAX_REQUEST_CHARS),
     "serve.max_expansions": Bound(int, 1, MAX_REQUEST_EXPANSIONS),
+    "serve.avoid.count": Bound(int, 0, MAX_REQUEST_AVOID),
+    "serve.exclude.count": Bound(int, 0, MAX_REQUEST_AVOID),
+    "serve.keys.count": Bound(int, 0, MAX_REQUEST_KEYS),
     # the essay's studies
     "diagnose.batch_size": Bound(int, 1, 65_536),  # the batch diagnose looks at, at once
     "batchnorm.batch_size": Bound(int, 1),  # the val batch the batchnorm study forwards

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -29,9 +29,11 @@ from .data.labels import ItemLabels, LabelSet, for_label, label_numbers, require
 from .device import pick_device
 from .errors import MakemoreError, ParameterError
 from .generation.classify import Classified, classify_items, label_report, score_labelled
-from .generation.request import GenerateRequest
+from .generation.request import GenerateRequest, check_blend
+from .models.ensemble import Blend
+from .generation.results import Generated, Next, NextChar, Scored, Scores, Step
 from .generation.sampler import Sample, generate
-from .generation.scoring import context_display, explain_item, never_seen, percentile_of, top_next_chars, unknown_chars
+from .generation.scoring import score_items, context_display, explain_item, never_seen, percentile_of, top_next_chars, unknown_chars
 from .generation.search import most_likely
 from .training.pipeline import evaluate_part, splits_for
 from .training.recorded import Resolve, TrainingDataMissing, recorded_input
@@ -39,92 +41,6 @@ from .training.folders import find_runs
 from .training.run_folder import load_run
 
 END = "<end>"  # how the end token is named in JSON (with "end": true); no single character reads so
-
-
-# ----------------------------------------------------------------------------- results
-
-@dataclass(frozen=True)
-class Generated:
-    """What `Run.generate` gives: the items and the resolved request (its seed and max_len filled in)."""
-
-    request: GenerateRequest  # as resolved: seed and max_len are what was used
-    items: list[Sample]  # drawn order; with most_likely, highest log-probability first
-    exact: bool | None = None  # most_likely: False when the budget stopped the search (better items may exist)
-    expansions: int | None = None  # most_likely: prefixes the search expanded
-
-    def to_json(self, run: str) -> dict[str, Any]:
-        r = self.request
-        settings = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("exclude", "max_draws")}
-        settings["label"] = list(r.label) if isinstance(r.label, (list, tuple)) else r.label
-        settings["max_expansions"] = r.budget if r.most_likely is not None else None
-        body: dict[str, Any] = {"run": run, "seed": r.seed, "max_len": r.max_len, "settings": settings}
-        if r.most_likely is not None:
-            body.update(exact=self.exact, expansions=self.expansions, max_expansions=r.budget)
-        body["items"] = [{"item": s.item, "log_prob": s.log_prob, **({} if s.label is None else {"label": s.label})}
-                         for s in self.items]
-        return body
-
-
-@dataclass(frozen=True)
-class Step:
-    """One predicted character of an explained item: its probability given what came before."""
-
-    context: str  # what the model read, as shown (the boundary as the run's symbol)
-    char: str  # the character predicted, or "<end>" for the end token
-    end: bool  # the end token
-    prob: float
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One item's score under the run (or under one label of a labelled run)."""
-
-    item: str
-    log_prob: float  # natural log of its probability: characters and the end token
-    nll_per_char: float  # -log_prob / predicted
-    predicted: int  # characters + the end token
-    percentile: float | None  # percent of the training-split items with a lower log_prob; None if not found
-    explain: list[Step] | None = None  # each character's probability, when asked
-
-
-@dataclass(frozen=True)
-class Scores:
-    """What `Run.score` gives: the items' scores in input order, and why percentiles are missing, if they are."""
-
-    items: list[Scored]
-    label: str | None  # the label scored under (None: the whole run)
-    percentile_note: str | None  # why every percentile is None (the training file was not found), else None
-
-    def to_json(self, run: str) -> dict[str, Any]:
-        rows = []
-        for s in self.items:
-            row = {"item": s.item, "log_prob": s.log_prob, "nll_per_char": s.nll_per_char, "predicted": s.predicted,
-                   "percentile": s.percentile}
-            if s.explain is not None:
-                row["explain"] = [{"context": t.context, "char": t.char, "end": t.end, "prob": t.prob}
-                                  for t in s.explain]
-            rows.append(row)
-        return {"run": run, "label": self.label, "percentile_note": self.percentile_note, "items": rows}
-
-
-@dataclass(frozen=True)
-class NextChar:
-    char: str  # the character, or "<end>" for the end token
-    end: bool
-    prob: float
-
-
-@dataclass(frozen=True)
-class Next:
-    """What `Run.next` gives: the most likely next characters after a prefix, most likely first."""
-
-    prefix: str  # as the model read it (the run's text options applied)
-    label: str | None
-    next: list[NextChar]
-
-    def to_json(self, run: str) -> dict[str, Any]:
-        return {"run": run, "prefix": self.prefix, "label": self.label,
-                "next": [{"char": c.char, "end": c.end, "prob": c.prob} for c in self.next]}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -142,7 +58,7 @@ class Run:
         self._resolve = resolve
         self._lock = threading.Lock()  # the server asks from several threads: each cache is filled once
         self._data: tuple[list[str], ItemLabels | None] | None = None
-        self._populations: dict[int | None, list[float]] = {}
+        self._populations: dict[Any, list[float]] = {}  # by label number, or by blend
         try:
             self.text_options = TextOptions(**(meta.get("dataset") or {}).get("text_options", {}))
         except (TypeError, MakemoreError):
@@ -223,90 +139,134 @@ class Run:
         return splits_for(items, self.meta["model"], getattr(self.model.config, "block_size", None),
                           seed=self.meta.get("split_seed", 42), vocab=self.vocab, labels=labels)
 
-    def population(self, label: int | None = None) -> list[float]:
-        """The sorted log-probabilities of the training-split items (a label's, under it, with `label`), as
-        `score` scores them: the population its percentiles are taken in."""
+    def population(self, label: int | None = None, blend=()) -> list[float]:
+        """The sorted log-probabilities of the training-split items (a label's, under it, with `label`; under a
+        blend of labels with `blend`), as `score` scores them: the population its percentiles are taken in."""
         items, labels = self.training_data()
+        key = ("blend", tuple(dict(blend).items())) if blend else label
         with self._lock:
-            if label not in self._populations:
+            if key not in self._populations:
                 of_item = None if labels is None else labels.of_item
                 train_items, train_labels = split_labelled(items, of_item, self.meta.get("split_seed", 42))[0]
                 if label is not None:
                     train_items = [it for it, lb in zip(train_items, train_labels) if lb == label]
-                scores = score_labelled(self.model, self.vocab, train_items, label=label)
-                self._populations[label] = sorted(s.log_prob for s in scores)
-            return self._populations[label]
+                if blend:
+                    scores = score_items(self.view(blend=blend), self.vocab, train_items)
+                else:
+                    scores = score_labelled(self.model, self.vocab, train_items, label=label)
+                self._populations[key] = sorted(s.log_prob for s in scores)
+            return self._populations[key]
 
     # --------------------------------------------------------------------- questions
 
     def resolve(self, request: GenerateRequest, cap: int = MAX_LEN) -> GenerateRequest:
-        """The request as this run answers it: text options applied to its strings, a seed drawn if none was
-        given, max_len from the run's longest item if none was given (at most `cap`), every check passed."""
+        """The request as this run answers it: text options applied to its strings (avoid and exclude entries too),
+        a seed drawn if none was given (with keys: 0, so that a key's item is the same from call to call), max_len
+        from the run's longest item if none was given (at most `cap`), every check passed."""
         texts = {name: (self.text(getattr(request, name)) if getattr(request, name) else getattr(request, name))
                  for name in ("prefix", "suffix", "contains")}
+        lists = {name: tuple(self.text(x) for x in getattr(request, name)) for name in ("avoid", "exclude")}
         seed = request.seed
         if seed is None and request.most_likely is None:
-            seed = secrets.randbits(32)  # exact in JavaScript: the page shows it
+            seed = 0 if request.keys else secrets.randbits(32)  # exact in JavaScript: the page shows it
         names = _names(request.label)  # one label as its name, several as a tuple: one form for every front end
         label = None if not names else names[0] if len(names) == 1 else tuple(names)
-        request = replace(request, seed=seed, n=request.count, label=label, **texts)  # most_likely: n is its count
+        blend = _pairs(request.blend)
+        check_blend(blend, request.label)  # before the names are looked up: a label named twice is a mistake
+        request = replace(request, seed=seed, n=request.count, label=label, blend=blend, **texts, **lists)
         request.check()
         for name, text in texts.items():
             self.check_known(name, [text or ""])
+        self.check_known("exclude", list(request.exclude))
         label_numbers(self.labels, request.label)  # an unknown label, or one given to an unlabelled run
-        if request.most_likely is not None and self.labels is not None and len(_names(request.label)) != 1:
-            raise ParameterError("label", f"must name one label with most_likely on a labelled run (the search ranks "
-                                          f"items under one): one of {', '.join(self.labels.names)}",
-                                 related=("most_likely",))
+        self.blend_numbers(request.blend)
+        if (request.most_likely is not None and self.labels is not None and not request.blend
+                and len(_names(request.label)) != 1):
+            raise ParameterError("label", f"must name one label with most_likely on a labelled run, or give a blend "
+                                          f"(the search ranks items under one distribution): one of "
+                                          f"{', '.join(self.labels.names)}", related=("most_likely", "blend"))
         return request.resolved(self.max_item_len, cap)
+
+    def blend_numbers(self, blend) -> list[tuple[int, float]]:
+        """A blend's (label number, weight) pairs; a ParameterError of `blend` on an unlabelled run, for a label the
+        run does not have, and for weights that are not a blend (`request.check_blend`)."""
+        if not blend:
+            return []
+        pairs = _pairs(blend)
+        check_blend(pairs)
+        if self.labels is None:
+            raise ParameterError("blend", "needs a labelled run (one trained on several files, or a labelled CSV): "
+                                          "this run has no labels to blend")
+        unknown = [name for name, _ in pairs if name not in self.labels.names]
+        if unknown:
+            raise ParameterError("blend", f"names {unknown[0]!r}, which this run does not have: its labels are "
+                                          f"{', '.join(self.labels.names)}")
+        return [(self.labels.names.index(name), float(w)) for name, w in pairs]
+
+    def view(self, label: str | None = None, blend=()) -> nn.Module:
+        """The model as one label sees it, or as a blend of labels (`models.ensemble.Blend`), or whole."""
+        if blend:
+            pairs = [(k, w) for k, w in self.blend_numbers(blend) if w > 0]
+            return Blend(self.model, [k for k, _ in pairs], [w for _, w in pairs])
+        return for_label(self.model, self.label_number(label))
 
     def generate(self, request: GenerateRequest, *, cap: int = MAX_LEN) -> Generated:
         """Items drawn with the request's controls, or, with request.most_likely, the most probable ones, exactly
         (within the request's budget). With novel, the training items are left out (TrainingDataMissing when
-        they cannot be found). The same seed gives the same items."""
+        they cannot be found). The same seed gives the same items. With a blend, every next character comes from
+        the weighted mixture of the labels' distributions, and log_prob is the blend's."""
         request = self.resolve(request, cap)
         exclude = self.training_items() if request.novel else None
+        model = self.view(blend=request.blend) if request.blend else self.model
         if request.most_likely is not None:
-            label = self.label_number(_names(request.label)[0] if request.label else None)
-            taken = set(request.exclude) | set(exclude or ())
-            found = most_likely(for_label(self.model, label), self.vocab, request, exclude=taken)
-            named = self.labels.names[label] if label is not None else None
-            items = [Sample(s.item, s.log_prob, named) for s in found.items]
+            label = None if request.blend else _names(request.label)[0] if request.label else None
+            found = most_likely(self.view(label, request.blend), self.vocab, request, exclude=exclude)
+            items = [Sample(s.item, s.log_prob, label) for s in found.items]
             return Generated(request, items, found.exact, found.expansions)
-        return Generated(request, generate(self.model, self.vocab, request, exclude=exclude))
+        return Generated(request, generate(model, self.vocab, request, exclude=exclude))
 
     def most_likely(self, n: int, request: GenerateRequest = GenerateRequest(), *, cap: int = MAX_LEN) -> Generated:
         """The n most probable items under the request's other controls (prefix, lengths, suffix, contains, novel,
         label, budget), best first: `generate` with request.most_likely = n."""
         return self.generate(replace(request, most_likely=n), cap=cap)
 
-    def score(self, items: Sequence[str], *, label: str | None = None, explain: bool = False) -> Scores:
+    def score(self, items: Sequence[str], *, label: str | None = None, explain: bool = False, blend=()) -> Scores:
         """Each item's log-probability, NLL per character and percentile among the training-split items (under
-        one label of a labelled run with `label`, else under the whole run); with explain, each character's
-        probability given its context (a labelled run: under the label, which is then needed)."""
-        number = self.label_number(label, "explain" if explain else None)
+        one label of a labelled run with `label`, under a blend of its labels with `blend` (label, weight) pairs,
+        else under the whole run); with explain, each character's probability given its context (a labelled run:
+        under the label or blend, which is then needed)."""
+        if blend and label:
+            check_blend(_pairs(blend), label)
+        number = None if blend else self.label_number(label, "explain" if explain else None)
         items = [self.text(item) for item in items]
         self.check_known("items", items)
+        model = self.view(label if not blend else None, blend)
         population, note = None, None
         try:
-            population = self.population(number)
+            population = self.population(number, blend)
         except MakemoreError as e:
             note = f"the percentile needs the training items: {e}"
-        model = for_label(self.model, number)
         rows = []
-        for s in score_labelled(self.model, self.vocab, items, label=number):
+        scored = score_items(model, self.vocab, items) if blend else score_labelled(self.model, self.vocab, items,
+                                                                                   label=number)
+        for s in scored:
             steps = [self._step(step) for step in explain_item(model, self.vocab, s.item)] if explain else None
             rows.append(Scored(s.item, s.log_prob, s.nll_per_char, s.predicted,
                                percentile_of(s.log_prob, population) if population is not None else None, steps))
-        return Scores(rows, label or None, note)
+        return Scores(rows, label or _blend_name(blend), note)
 
-    def next(self, prefix: str, k: int = 10, *, label: str | None = None) -> Next:
-        """The k most likely characters to follow `prefix` (a labelled run: as `label`'s, which is needed)."""
-        number = self.label_number(label, "next")
+    def next(self, prefix: str, k: int = 10, *, label: str | None = None, blend=()) -> Next:
+        """The k most likely characters to follow `prefix` (a labelled run: as `label`'s, or a blend's; one is
+        needed)."""
+        if blend and label:
+            check_blend(_pairs(blend), label)
+        if not blend:
+            self.label_number(label, "next")
         prefix = self.text(prefix)
         self.check_known("prefix", [prefix])
-        top = top_next_chars(for_label(self.model, number), self.vocab, prefix, min(k, self.vocab.size))
-        return Next(prefix, label or None, [NextChar(self._char(i), i == BOUNDARY, p) for i, p in top])
+        top = top_next_chars(self.view(label if not blend else None, blend), self.vocab, prefix,
+                             min(k, self.vocab.size))
+        return Next(prefix, label or _blend_name(blend), [NextChar(self._char(i), i == BOUNDARY, p) for i, p in top])
 
     def classify(self, items: Sequence[str]) -> list[Classified]:
         """Each item's probability of each label, by Bayes' rule (a labelled run only)."""
@@ -339,6 +299,18 @@ class Run:
     def _step(self, step) -> Step:
         return Step(context_display(self.vocab, step.context), self._char(step.index), step.index == BOUNDARY,
                     step.prob)
+
+
+def _pairs(blend) -> tuple[tuple[str, float], ...]:
+    """A blend given as {label: weight} or as (label, weight) pairs, as pairs (a label named twice stays twice)."""
+    pairs = blend.items() if isinstance(blend, dict) else blend or ()
+    return tuple((str(name), float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w)
+                 for name, w in pairs)
+
+
+def _blend_name(blend) -> str | None:
+    """A blend as it is named in results: "girls=0.5,boys=0.5" (None: no blend)."""
+    return ",".join(f"{name}={weight:g}" for name, weight in dict(blend).items()) if blend else None
 
 
 def _names(label: str | Sequence[str] | None) -> list[str]:

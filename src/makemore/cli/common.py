@@ -42,7 +42,7 @@ FMT = argparse.RawDescriptionHelpFormatter
 
 # The library's parameter names whose flag is not simply "--" + name with "_" as "-". Every message a
 # ParameterError carries reaches a CLI user through `flag` (so "top_p must be..." reads "--top-p must be...").
-FLAG_OF = {"n": "-n", "k": "-k", "exclude": "--novel", "path": "-i", "items": "ITEM"}
+FLAG_OF = {"n": "-n", "k": "-k", "path": "-i", "items": "ITEM", "keys": "--key", "avoid": "--avoid"}
 
 
 def flag(parameter: str) -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 from ..bounds import MAX_SAMPLES
 from ..data.items import TextOptions, read_items
 from ..errors import MakemoreError
-from ..generation.request import MAX_EXPANSIONS, GenerateRequest
+from ..generation.request import MAX_EXPANSIONS, GenerateRequest, parse_blend
 from ..generation.scoring import bigram_count_matrix, char_name
 from ..studies.plots import bigram_heatmap
 from ..training.recorded import TrainingDataMissing
+from .shipping import add_options as add_shipping_options, request_fields
 from .common import (FMT, MISSING_HINT, add_common, checked, load, log, read_items_to_score, resolve_input_file, wrap,
                      write_json, write_lines)
 
@@ -29,7 +30,7 @@ def sample_request(args) -> GenerateRequest:
                               top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, suffix=args.suffix,
                               contains=args.contains, min_len=args.min_len, max_len=args.max_len, novel=args.novel,
                               label=args.label, most_likely=args.most_likely,
-                              max_expansions=args.max_expansions if ranked else None)
+                              max_expansions=args.max_expansions if ranked else None, **request_fields(args))
     request.check()
     if args.input and not args.novel:
         log("note: -i is only used with --novel; ignored")
@@ -47,17 +48,19 @@ def cmd_sample(args) -> None:
         raise MakemoreError(f"--novel needs the training items: {e}{MISSING_HINT}") from None
     if request.most_likely is not None:
         _note_search(out, args)
+    keyed = bool(request.keys)
     if args.format == "text":
         if request.most_likely is None:
-            write_lines(s.item for s in out.items)
+            write_lines(f"{s.key}\t{s.item}" if keyed else s.item for s in out.items)
             return
         width = min(max([4, *(len(s.item) for s in out.items)]), 40)
         write_lines([f"{'item':<{width}}  {'log_prob':>9}"] + [f"{s.item:<{width}}  {s.log_prob:>9.4f}" for s in out.items])
     elif args.format == "csv":
         labelled = any(s.label is not None for s in out.items)
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["item", "log_prob", *(["label"] if labelled else [])])
-        writer.writerows([s.item, f"{s.log_prob:.6f}", *([s.label] if labelled else [])] for s in out.items)
+        writer.writerow([*(["key"] if keyed else []), "item", "log_prob", *(["label"] if labelled else [])])
+        writer.writerows([*([s.key] if keyed else []), s.item, f"{s.log_prob:.6f}", *([s.label] if labelled else [])]
+                         for s in out.items)
     else:
         write_json(out.to_json(str(args.run_dir)))
 
@@ -72,11 +75,15 @@ def _note_search(out, args) -> None:
         log(f"note: only {len(out.items):,} items fit these settings")
 
 
+def _blend(args) -> tuple:
+    return parse_blend(args.blend) if args.blend else ()
+
+
 # ----------------------------------------------------------------------------- score
 
 def cmd_score(args) -> None:
     run = load(args)
-    scores = run.score(read_items_to_score(args), label=args.label, explain=args.explain)
+    scores = run.score(read_items_to_score(args), label=args.label, explain=args.explain, blend=_blend(args))
     if scores.percentile_note:
         log(f"note: percentile omitted ({scores.percentile_note}{MISSING_HINT})")
     if args.format == "json":
@@ -100,7 +107,7 @@ def cmd_score(args) -> None:
 
 def cmd_next(args) -> None:
     run = load(args)
-    out = run.next(args.prefix, args.k, label=args.label)
+    out = run.next(args.prefix, args.k, label=args.label, blend=_blend(args))
     if args.format == "json":
         write_json(out.to_json(str(args.run_dir)))
         return
@@ -143,7 +150,10 @@ def add_sample(sub) -> None:
                "  makemore sample runs/wavenet --prefix ka --min-len 4 --max-len 8 --temperature 0.8\n"
                "  makemore sample runs/wavenet -n 1000 --novel --top-p 0.9 --format csv > new.csv\n"
                "  makemore sample runs/wavenet -n 10 --suffix ella\n"
-               "  makemore sample runs/wavenet --most-likely 20 --min-len 4 --novel")
+               "  makemore sample runs/wavenet --most-likely 20 --min-len 4 --novel\n"
+               "  makemore sample runs/wavenet -n 1000 --avoid blocklist.txt --unique --exclude taken.txt\n"
+               "  makemore sample runs/wavenet --keys player-ids.txt --unique --format csv\n"
+               "  makemore sample runs/labelled --blend girls=0.5,boys=0.5 -n 20")
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("-n", "--num", dest="n", type=checked("n"), default=20, help=f"how many items, 1 to {MAX_SAMPLES:,} (default: 20)")
     p.add_argument("--seed", type=checked("seed"), default=0, help="sampling seed; the same seed gives the same items (default: 0)")
@@ -179,6 +189,7 @@ def add_sample(sub) -> None:
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
                    help="text: one item per line (--most-likely: with log_prob); json, csv: with each item's "
                         "log_prob (default: text)")
+    add_shipping_options(p)
     add_common(p)
     p.set_defaults(func=cmd_sample)
 
@@ -198,6 +209,8 @@ def add_score(sub) -> None:
     p.add_argument("--explain", action="store_true", help="also show each character's probability given its context")
     p.add_argument("--label", metavar="NAME", help="a labelled run: score under this label (default: under the whole "
                                                    "run, log of the sum over labels of p(label) p(item | label))")
+    p.add_argument("--blend", metavar="LABEL=W,...", help="a labelled run: score under this blend of its labels, as "
+                                                          "`sample --blend` draws (e.g. girls=0.5,boys=0.5)")
     p.add_argument("-i", "--input", metavar="FILE", help="the training file for the percentile, if it moved since training")
     p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
     add_common(p)
@@ -216,7 +229,9 @@ def add_next(sub) -> None:
     p.add_argument("run_dir", help="run directory written by makemore train")
     p.add_argument("prefix", metavar="PREFIX", help="the item so far (may be empty: '')")
     p.add_argument("-k", type=checked("k", "next.k"), default=10, help="how many characters to show (default: 10)")
-    p.add_argument("--label", metavar="NAME", help="a labelled run: whose next character (required for one)")
+    p.add_argument("--label", metavar="NAME", help="a labelled run: whose next character (it or --blend is required)")
+    p.add_argument("--blend", metavar="LABEL=W,...", help="a labelled run: the next character of this blend of its "
+                                                          "labels, as `sample --blend` draws (e.g. girls=0.5,boys=0.5)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object (default: text)")
     add_common(p)
     p.set_defaults(func=cmd_next)

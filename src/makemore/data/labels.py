@@ -147,7 +147,7 @@ class WithLabel(nn.Module):
         model = super().__getattr__("model")
         attr = getattr(model, name)
         if name == "init_state":
-            return lambda batch_size: attr(batch_size, label=self.label)
+            return lambda batch_size, label=None: attr(batch_size, label=self.label)  # a view's label is its own
         if name == "step":
             return lambda idx, state: attr(self.labelled(idx), state)
         if name == "target_log_probs":

@@ -46,7 +46,7 @@ FIRST_DRAW = 4096  # items drawn before anything is known of the constraint's ra
 ESTIMATE_WALKS = 1000  # unconstrained items whose prefixes estimate an unmet constraint's probability
 HOPELESS = 10  # stop at once when the estimate says n would take this many times the budget
 
-Draw = Callable[[int], tuple[list[str], list[float]]]  # m -> (items, log-probs), as the sampler gives
+Draw = Callable[[int], tuple[list, list[float]]]  # m -> (items or None, log-probs), as the sampler gives
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,10 @@ def _fits(prefix: str, suffix: str, contains: str, length: int) -> bool:
                                for i in range(length - len(contains) + 1))
 
 
-def draw_satisfying(draw: Draw, n: int, accept: Callable[[str], bool], max_draws: int = MAX_DRAWS,
+def draw_satisfying(draw: Draw, n: int, accept: Callable[[str | None, float], bool], max_draws: int = MAX_DRAWS,
                     batch_size: int = 16_384, estimate: Callable[[], float | None] | None = None) -> Drawn:
-    """Draw batches until n items pass `accept` or the budget says stop.
+    """Draw batches until n items pass `accept(item, log_prob)` or the budget says stop (an item may be None: a
+    draw dropped on the way, e.g. for an avoided entry, which counts as drawn and never passes).
 
     Batch sizes follow the rate seen so far, aiming at the missing count with a 20% margin; they depend
     only on what was drawn, so the same seed gives the same items. When the first batch has none,
@@ -140,7 +141,7 @@ def draw_satisfying(draw: Draw, n: int, accept: Callable[[str], bool], max_draws
         items, log_probs = draw(m)
         result.drawn += m
         for item, lp in zip(items, log_probs):
-            if accept(item):
+            if accept(item, lp):
                 found.append((item, lp))
                 if len(found) == n:
                     break

@@ -8,6 +8,7 @@ checked against each other, here and nowhere else. The default `max_len` rule li
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Union
 
@@ -39,7 +40,14 @@ class GenerateRequest:
     label: LabelNames = None  # a labelled run: the label(s) to draw for (None: every label, by its share)
     most_likely: Optional[int] = None  # instead of drawing: this many most probable items, exactly, best first
     max_expansions: Optional[int] = None  # the search's budget (prefixes expanded); None: MAX_EXPANSIONS
-    max_draws: int = MAX_DRAWS  # items a suffix/contains request may draw before giving up
+    max_draws: int = MAX_DRAWS  # items a request with rules (suffix, contains, avoid, ...) may draw before giving up
+    avoid: tuple[str, ...] = ()  # no item contains any of these (case-folded, after the run's text options)
+    unique: bool = False  # no item twice in one output (novel implies it)
+    keys: tuple[str, ...] = ()  # one item per key, a function of the run, the request and the key alone; n is unused
+    blend: tuple[tuple[str, float], ...] = ()  # a labelled run: (label, weight) pairs; each next character is drawn
+    # from the weighted mixture of those labels' next-character distributions (weights scaled to sum to 1)
+    min_log_prob: Optional[float] = None  # only items whose log-probability under the model is at least this
+    max_nll_per_char: Optional[float] = None  # only items whose NLL per character (-log_prob / (len + 1)) is at most this
 
     @property
     def constraint(self) -> Constraint:
@@ -48,8 +56,27 @@ class GenerateRequest:
 
     @property
     def count(self) -> int:
-        """How many items the request asks for: most_likely's count, else n."""
-        return self.most_likely if self.most_likely is not None else self.n
+        """How many items the request asks for: most_likely's count, else one per key, else n."""
+        return self.most_likely if self.most_likely is not None else len(self.keys) if self.keys else self.n
+
+    @property
+    def distinct(self) -> bool:
+        """Whether no item may come twice (unique, or novel, which implies it)."""
+        return self.unique or self.novel
+
+    @property
+    def filtered(self) -> bool:
+        """Whether drawn items are kept only when they pass a rule (so more may be drawn than asked for)."""
+        return bool(self.constraint or self.avoid or self.exclude or self.distinct or self.thresholds)
+
+    @property
+    def thresholds(self) -> bool:
+        return self.min_log_prob is not None or self.max_nll_per_char is not None
+
+    def passes(self, item: str, log_prob: float) -> bool:
+        """Whether an item of this log-probability passes min_log_prob and max_nll_per_char."""
+        return ((self.min_log_prob is None or log_prob >= self.min_log_prob) and
+                (self.max_nll_per_char is None or -log_prob / (len(item) + 1) <= self.max_nll_per_char))
 
     @property
     def budget(self) -> int:
@@ -73,6 +100,7 @@ class GenerateRequest:
                                  related=("most_likely",))
         bounds.check_optional("seed", self.seed)
         bounds.check("max_draws", self.max_draws)
+        check_shipping(self)
         check_controls(n=self.n, max_len=self.max_len, temperature=self.temperature, top_k=self.top_k,
                        top_p=self.top_p, min_len=self.min_len, prefix_len=len(self.prefix))
         check_constraint(None, self.constraint, prefix=self.prefix, min_len=self.min_len,
@@ -85,6 +113,68 @@ class GenerateRequest:
         done = replace(self, max_len=default_max_len(max_item_len, self.min_len, len(self.prefix), cap))
         done.check()
         return done
+
+
+def check_shipping(request: GenerateRequest) -> None:
+    """The rules of `avoid`, `exclude`, `unique`, `keys`, `blend` and the thresholds that need no model."""
+    bounds.check_optional("min_log_prob", request.min_log_prob)
+    bounds.check_optional("max_nll_per_char", request.max_nll_per_char)
+    for name in ("avoid", "exclude", "keys"):
+        bounds.check(f"{name}.count", len(getattr(request, name)), key=f"{name}.count")
+    for i, entry in enumerate(request.avoid):
+        if not entry:
+            raise ParameterError(f"avoid[{i}]", "is empty: every entry needs at least one character (an empty entry "
+                                                "would forbid every item); leave it out")
+    check_keys(request.keys)
+    check_blend(request.blend, request.label)
+    if request.most_likely is not None and request.keys:
+        raise ParameterError("keys", "do not apply with most_likely: the search gives the most probable items, the "
+                                     "same whatever the key; leave one of them out", related=("most_likely",))
+
+
+def check_keys(keys: Sequence[str]) -> None:
+    """Refuse an empty key and a key given twice (each key gets one item: a repeat is a mistake, not merged)."""
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if not key:
+            raise ParameterError(f"keys[{i}]", "is empty: every key needs at least one character")
+        if key in first:
+            raise ParameterError(f"keys[{i}]", f"{key[:50]!r} was already given as keys[{first[key]}]: each key gets "
+                                               f"one item, so give each key once", related=(f"keys[{first[key]}]",))
+        first[key] = i
+
+
+def check_blend(blend: Sequence[tuple[str, float]], label: LabelNames = None) -> None:
+    """Refuse a blend naming a label twice, a negative or non-finite weight, weights that add up to nothing, and a
+    blend beside a label (both say which labels to draw from). Whether the labels exist is the run's to say."""
+    if not blend:
+        return
+    if label:
+        raise ParameterError("blend", "and label both choose what to draw from; give a blend of labels, or one label",
+                             related=("label",))
+    names = [name for name, _ in blend]
+    for name, weight in blend:
+        if names.count(name) > 1:
+            raise ParameterError("blend", f"names the label {name!r} twice; give each label once")
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ParameterError("blend", f"weight of {name!r} is {weight!r}: weights are finite numbers of at least 0")
+    if not sum(w for _, w in blend) > 0:
+        raise ParameterError("blend", "weights add up to 0: give at least one label a positive weight")
+
+
+def parse_blend(text: str) -> tuple[tuple[str, float], ...]:
+    """"girls=0.5,boys=0.5" as ((label, weight), ...); a ParameterError of `blend` for anything else."""
+    pairs = []
+    for part in text.split(","):
+        name, eq, weight = part.strip().rpartition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not eq or not name.strip() or value is None:
+            raise ParameterError("blend", f"{part.strip()!r} is not LABEL=WEIGHT: write it as girls=0.5,boys=0.5")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
 
 
 def default_max_len(max_item_len: int, min_len: int = 0, prefix_len: int = 0, cap: int = bounds.MAX_LEN) -> int:

@@ -43,7 +43,9 @@ from ..device import model_device
 from ..errors import ParameterError
 from ..models.layers import eval_mode
 from .request import GenerateRequest
-from .sampler import Sample, encode_prefix, prefix_log_prob
+from .avoid import AvoidList
+from .rules import Rules
+from .sampler import Sample, compile_avoid, encode_prefix, prefix_log_prob
 
 EXPAND_BATCH = 128  # prefixes read in one model call
 
@@ -62,31 +64,47 @@ def most_likely(model: nn.Module, vocab: Vocab, request: GenerateRequest,
     """The `request.most_likely` most probable complete items (end token included) of at most request.max_len
     characters under the model, within `request.budget` prefixes expanded.
 
-    Every item starts with the request's prefix and has at least min_len characters; none is in `exclude`
-    (with novel, the run's training items); with suffix / contains, only items that end with / contain it.
+    Every item starts with the request's prefix and has at least min_len characters; only items that pass the
+    request's rules count (`rules`: none in `exclude` (with novel, the run's training items) or request.exclude,
+    with suffix / contains only items that end with / contain it, none containing an avoid entry, and at least
+    as likely as the thresholds say). A prefix that holds an avoid entry is not expanded.
     Fewer items come back only when fewer exist (e.g. a short max_len over a small vocabulary).
     """
     request = replace(request, most_likely=request.count)
     request.check()
     if request.max_len is None:
         raise ParameterError("max_len", "is needed for a search: the longest item it may rank")
-    constraint, min_len = request.constraint, request.min_len
-    check_constraint(vocab, constraint, prefix=request.prefix, min_len=min_len, max_len=request.max_len)
+    check_constraint(vocab, request.constraint, prefix=request.prefix, min_len=request.min_len,
+                     max_len=request.max_len)
     codes = encode_prefix(vocab, request.prefix)
-    taken = set(exclude) if exclude is not None else set()
-
-    def counts(ix: tuple[int, ...]) -> bool:
-        item = vocab.decode(list(ix))
-        return len(ix) >= min_len and constraint.holds(item) and item not in taken
-
+    judge = _Judge(vocab, request, Rules(request, frozenset(exclude or ())), compile_avoid(vocab, request, "cpu"))
     with eval_mode(model):
         start = prefix_log_prob(model, codes, model_device(model)) if codes else 0.0
-        return _search(model, vocab, request.count, tuple(codes), start, request.max_len, counts, request.budget)
+        return _search(model, vocab, request.count, tuple(codes), start, request.max_len, judge, request.budget)
+
+
+class _Judge:
+    """Which complete items count (the request's rules) and which prefixes may grow (no avoid entry yet)."""
+
+    def __init__(self, vocab: Vocab, request: GenerateRequest, rules: Rules, avoid: AvoidList | None):
+        self.vocab, self.min_len, self.rules, self.avoid = vocab, request.min_len, rules, avoid
+        self.states: dict[tuple[int, ...], int] = {}  # each prefix's avoid state, filled as prefixes grow
+
+    def counts(self, ix: tuple[int, ...], log_prob: float) -> bool:
+        return len(ix) >= self.min_len and self.rules.fails(self.vocab.decode(list(ix)), log_prob, repeats=False) is None
+
+    def alive(self, ix: tuple[int, ...]) -> bool:
+        if self.avoid is None:
+            return True
+        state = self.states.get(ix[:-1])
+        state = self.avoid.state_after(ix) if state is None else int(self.avoid.table[state, ix[-1]])
+        self.states[ix] = state
+        return state != self.avoid.dead
 
 
 @torch.no_grad()
 def _search(model: nn.Module, vocab: Vocab, n: int, prefix: tuple[int, ...], start: float, max_len: int,
-            counts, max_expansions: int) -> MostLikely:
+            judge: _Judge, max_expansions: int) -> MostLikely:
     order = itertools.count()  # ties broken by discovery: the same answer every time
     frontier = [(-start, next(order), prefix)]  # heap of (-log p, order, prefix): the most likely first
     best: list[tuple[float, int, tuple[int, ...]]] = []  # heap of the n best complete items: the n-th first
@@ -102,7 +120,7 @@ def _search(model: nn.Module, vocab: Vocab, n: int, prefix: tuple[int, ...], sta
         logp = _next_log_probs(model, [p for _, _, p in batch])  # (K, V) float64
         for (neg, _, p), row in zip(batch, logp.tolist()):
             after = [lp - neg for lp in row]  # log p of each one-character extension, and of ending here
-            if after[BOUNDARY] > bar and counts(p):
+            if after[BOUNDARY] > bar and judge.counts(p, after[BOUNDARY]):
                 item = (after[BOUNDARY], next(order), p)
                 if len(best) < n:
                     heapq.heappush(best, item)
@@ -111,7 +129,7 @@ def _search(model: nn.Module, vocab: Vocab, n: int, prefix: tuple[int, ...], sta
                 bar = best[0][0] if len(best) == n else bar
             if len(p) < max_len:
                 for c, lp in enumerate(after):
-                    if lp > bar and c != BOUNDARY:
+                    if lp > bar and c != BOUNDARY and judge.alive(p + (c,)):
                         heapq.heappush(frontier, (-lp, next(order), p + (c,)))
     exact = not any(-neg > (best[0][0] if len(best) == n else -math.inf) for neg, _, _ in frontier)
     ranked = sorted(best, key=lambda b: (-b[0], b[1]))

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..data.labels import WithLabel
 from .reading import next_logits, position_logits
 from .decoding import has_steps, step_limit
 from .layers import cross_entropy, eval_mode
@@ -38,28 +39,20 @@ class EnsembleConfig:
     weights: list[float] = field(default_factory=list)  # w_m: the mixture's weight of each member, summing to 1
 
 
-@register("ensemble", config=EnsembleConfig, layout="sequence", made_by="ensemble",
-          mechanism="weighted mixture of trained runs' distributions")
-class Ensemble(nn.Module):
-    trainable = False  # made from trained runs (makemore.studies.ensemble), its weights fitted on val
+class Mixture(nn.Module):
+    """p(c | context) = sum_m w_m p_m(c | context) over member models that read the same items.
 
-    def __init__(self, config: EnsembleConfig):
+    The ensemble mixes trained runs; a blend (`Blend`) mixes one labelled run's labels. Both are sequence
+    models over whole items whose logits are the log of the mixture (so softmax gives the mixture back).
+    """
+
+    layout = "sequence"  # read whole items: each member reads them its own way
+
+    def __init__(self, members: list[nn.Module], weights: list[float]):
         super().__init__()
-        if len(config.weights) != len(config.members):
-            raise ValueError(f"an ensemble needs one weight per member: {len(config.members)} members, "
-                             f"{len(config.weights)} weights")
-        if any(not (w >= 0 and math.isfinite(w)) for w in config.weights) or (
-                config.weights and abs(sum(config.weights) - 1) > 1e-6):
-            raise ValueError("ensemble weights must be non-negative and sum to 1")
-        self.config = config
-        shared = {"vocab_size": config.vocab_size, "n_labels": config.n_labels}
-        self.members = nn.ModuleList()
-        for member in config.members:
-            if get_spec(member["model"]).made_by != "train":
-                raise ValueError(f"an ensemble's members are trained runs; {member['model']!r} is not one")
-            self.members.append(build_model(member["model"], **{**member["config"], **shared}))
+        self.members = nn.ModuleList(members)
         # log w_m, (M, 1, 1) to broadcast over (M, B, V) and (M, B, L, V); not saved: the config holds the weights
-        self.register_buffer("log_weights", torch.tensor(config.weights, dtype=torch.float64).log().view(-1, 1, 1),
+        self.register_buffer("log_weights", torch.tensor(weights, dtype=torch.float64).log().view(-1, 1, 1),
                              persistent=False)
         # how many state tensors each member's cached step carries (0: none, it reads the tokens again)
         self.state_sizes = [_state_size(m) for m in self.members]
@@ -98,6 +91,50 @@ class Ensemble(nn.Module):
         log_p = torch.stack(log_p)  # (M, B, V)
         mixed = torch.logsumexp(self.log_weights.to(log_p.dtype) + log_p, dim=0)  # (B, V)
         return mixed, tuple(new_state)
+
+
+@register("ensemble", config=EnsembleConfig, layout="sequence", made_by="ensemble",
+          mechanism="weighted mixture of trained runs' distributions")
+class Ensemble(Mixture):
+    trainable = False  # made from trained runs (makemore.studies.ensemble), its weights fitted on val
+
+    def __init__(self, config: EnsembleConfig):
+        if len(config.weights) != len(config.members):
+            raise ValueError(f"an ensemble needs one weight per member: {len(config.members)} members, "
+                             f"{len(config.weights)} weights")
+        if any(not (w >= 0 and math.isfinite(w)) for w in config.weights) or (
+                config.weights and abs(sum(config.weights) - 1) > 1e-6):
+            raise ValueError("ensemble weights must be non-negative and sum to 1")
+        shared = {"vocab_size": config.vocab_size, "n_labels": config.n_labels}
+        members = []
+        for member in config.members:
+            if get_spec(member["model"]).made_by != "train":
+                raise ValueError(f"an ensemble's members are trained runs; {member['model']!r} is not one")
+            members.append(build_model(member["model"], **{**member["config"], **shared}))
+        super().__init__(members, list(config.weights))
+        self.config = config
+
+
+@dataclass
+class BlendConfig:
+    vocab_size: int  # V, the labelled run's
+    labels: list[str]  # the labels mixed, by name
+    weights: list[float]  # w_k, summing to 1
+    n_labels: int = 1  # a blend is read as one unlabelled model
+
+
+class Blend(Mixture):
+    """A labelled run seen as a weighted mixture of its labels: each next character from
+    sum_k w_k p(c | context, label k), a style in between. Sampling, scoring and search take it as any model."""
+
+    trainable = False
+    label_set = None  # read as unlabelled: its labels are inside the mixture
+
+    def __init__(self, model: nn.Module, labels: list[int], weights: list[float]):
+        total = sum(weights)
+        names = model.label_set.names
+        super().__init__([WithLabel(model, k) for k in labels], [w / total for w in weights])
+        self.config = BlendConfig(model.config.vocab_size, [names[k] for k in labels], [w / total for w in weights])
 
 
 def _log_probs(logits: torch.Tensor) -> torch.Tensor:

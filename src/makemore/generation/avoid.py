@@ -47,16 +47,16 @@ class AvoidList:
 
         An entry with a character that no character of the run case-folds to can never match, and costs
         nothing. A ParameterError of `avoid[i]` for an empty entry."""
-        folded: list[str] = []
+        folded: dict[str, None] = {}  # an ordered set
         for i, entry in enumerate(entries):
             if not entry:
                 raise ParameterError(f"avoid[{i}]", "is empty: every entry needs at least one character (an empty "
                                                     "entry would forbid every item); leave it out")
-            if entry.casefold() not in folded:
-                folded.append(entry.casefold())
+            folded[entry.casefold()] = None
         folds = [ch.casefold() for ch in vocab.chars]
         alphabet = sorted({c for f in folds for c in f})
-        table = _compile([e for e in folded if set(e) <= set(alphabet)], alphabet)  # (S + 1, A), DEAD last
+        known = set(alphabet)
+        table = _compile([e for e in folded if set(e) <= known], alphabet)  # (S + 1, A), DEAD last
         dead = table.shape[0] - 1
         code = {c: a for a, c in enumerate(alphabet)}
         states = numpy.arange(table.shape[0])

@@ -115,12 +115,14 @@ def _fits(prefix: str, suffix: str, contains: str, length: int) -> bool:
 
 
 def draw_satisfying(draw: Draw, n: int, accept: Callable[[str | None, float], bool], max_draws: int = MAX_DRAWS,
-                    batch_size: int = 16_384, estimate: Callable[[], float | None] | None = None) -> Drawn:
+                    batch_size: int = 16_384, estimate: Callable[[], float | None] | None = None,
+                    first: int = FIRST_DRAW) -> Drawn:
     """Draw batches until n items pass `accept(item, log_prob)` or the budget says stop (an item may be None: a
     draw dropped on the way, e.g. for an avoided entry, which counts as drawn and never passes).
 
     Batch sizes follow the rate seen so far, aiming at the missing count with a 20% margin; they depend
-    only on what was drawn, so the same seed gives the same items. When the first batch has none,
+    only on what was drawn, so the same seed gives the same items. The first batch is `first` items (a rare
+    suffix wants thousands; rules that most items pass, e.g. an avoid list, a little more than n). When it has none,
     `estimate` (the constraint's probability) is asked once: far too rare to meet n within the budget
     (HOPELESS times over), the search stops there instead of drawing on to the rule of three.
     """
@@ -136,7 +138,7 @@ def draw_satisfying(draw: Draw, n: int, accept: Callable[[str | None, float], bo
             if result.estimate is not None and need > HOPELESS * max_draws * result.estimate:
                 break
         rate = len(found) / drawn if found else 0.0
-        m = math.ceil(1.2 * need / rate) if rate else (FIRST_DRAW if not drawn else 4 * drawn)
+        m = math.ceil(1.2 * need / rate) if rate else (first if not drawn else 4 * drawn)
         m = max(1, min(m, batch_size, max_draws - drawn))
         items, log_probs = draw(m)
         result.drawn += m

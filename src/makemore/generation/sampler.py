@@ -8,6 +8,7 @@ rejection: `constraints`). With keys, each key draws from a stream of its own (`
 
 from __future__ import annotations
 
+import math
 from itertools import repeat
 from typing import Iterable
 
@@ -22,7 +23,7 @@ from ..errors import ParameterError
 from .avoid import AvoidList
 from .batches import (BATCH_CHARS, BATCH_SIZE, Drawing, Sample, draw, encode_prefix, generator_uniforms, index_lists,
                       prefix_log_prob, sample_indices, texts, truncate_logits)
-from .constraints import (ESTIMATE_WALKS, check_constraint, draw_satisfying, estimate_probability, too_unlikely)
+from .constraints import (ESTIMATE_WALKS, FIRST_DRAW, check_constraint, draw_satisfying, estimate_probability, too_unlikely)
 from .keys import keyed_items
 from .request import GenerateRequest
 from .rules import Rules
@@ -168,8 +169,10 @@ class _Drawer:
         def estimate() -> float | None:  # P(constraint): an upper bound on the rate with the other rules too
             return estimate_probability(self.drawing.model, self.vocab, self.request.prefix, constraint, self.walks())
 
+        # a suffix or contains may be rare: thousands first; the other rules pass most items: a margin over n
+        first = FIRST_DRAW if constraint else math.ceil(1.25 * n) + 16
         drawn = draw_satisfying(self.draw, n, self.rules.accept, self.request.max_draws, self.batch_size,
-                                estimate if constraint else None)
+                                estimate if constraint else None, first)
         if len(drawn.found) < n:
             if constraint and self.rules.blame() in ("suffix", "contains"):
                 raise too_unlikely(constraint, n, drawn, self.request.max_draws, estimate,

@@ -255,6 +255,72 @@ def test_the_error_schema_refuses_bodies_that_are_not_an_api_error(catalog):
         "body.error.message: longer than 500"]
 
 
+def request_schema(document: dict, path: str) -> dict:
+    return document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def beyond(prop: dict) -> list[tuple[object, str]]:
+    """Values just outside each bound the property declares, each with the field suffix its refusal names
+    ("" for the field itself, "[0]" for its first entry)."""
+    values: list[tuple[object, str]] = []
+    for key, step in (("maximum", 1), ("minimum", -1), ("exclusiveMaximum", 0), ("exclusiveMinimum", 0)):
+        if key in prop:
+            values.append((prop[key] + step, ""))
+    if "maxLength" in prop:
+        values.append(("a" * (prop["maxLength"] + 1), ""))
+    if "maxItems" in prop:
+        values.append((["a"] * (prop["maxItems"] + 1), ""))
+    if prop.get("minItems", 0) > 0:
+        values.append(([], ""))
+    entries = prop.get("items", {})
+    if "maxLength" in entries:
+        values.append((["a" * (entries["maxLength"] + 1)], "[0]"))
+    if entries.get("minLength", 0) > 0:
+        values.append(([""], "[0]"))
+    if "maxProperties" in prop:
+        values.append(({f"label{i}": 1 for i in range(prop["maxProperties"] + 1)}, ""))
+    return values
+
+
+def test_every_bound_the_document_declares_is_refused_with_a_422_naming_its_field(catalog):
+    """The document and the server agree: a value just past any declared bound of any request field is refused,
+    naming that field (or its entry); the API's own bounds (avoid, exclude, keys, blend) among them."""
+    from fastapi.testclient import TestClient
+
+    from makemore.bounds import MAX_REQUEST_AVOID, MAX_REQUEST_KEYS
+    from makemore.serve.app import create_app
+
+    run = next(iter(catalog.runs))
+    with TestClient(create_app(catalog), base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        document = client.get("/api/openapi.json").json()
+        sample = request_schema(document, "/api/sample")["properties"]
+        assert sample["avoid"]["maxItems"] == sample["exclude"]["maxItems"] == MAX_REQUEST_AVOID == 10_000
+        assert sample["keys"]["maxItems"] == MAX_REQUEST_KEYS == 1_000
+        assert sample["avoid"]["items"]["minLength"] == sample["keys"]["items"]["minLength"] == 1
+        assert sample["unique"]["type"] == "boolean" and sample["unique"]["default"] is False
+        assert sample["min_log_prob"]["type"] == ["number", "null"] and sample["min_log_prob"]["maximum"] == 0
+        assert sample["max_nll_per_char"]["type"] == ["number", "null"] and sample["max_nll_per_char"]["minimum"] == 0
+        for path in ("/api/sample", "/api/score", "/api/next"):
+            blend = request_schema(document, path)["properties"]["blend"]
+            assert blend["type"] == ["object", "null"] and blend["additionalProperties"] == {"type": "number",
+                                                                                              "minimum": 0}
+        tried = 0
+        for path, methods in document["paths"].items():
+            if "post" not in methods:
+                continue
+            schema = request_schema(document, path)
+            body = example_body(schema, run)
+            for name, prop in schema["properties"].items():
+                assert prop["description"], (path, name)
+                for value, entry in beyond(prop):
+                    response = client.post(path, json={**body, name: value})
+                    assert response.status_code == 422, (path, name, response.text[:300])
+                    error = response.json()["error"]
+                    assert error["field"] == name + entry and error["allowed"], (path, name, error)
+                    tried += 1
+        assert tried >= 30
+
+
 # ----------------------------------------------------------------------------- serve names parameters, not flags
 
 def test_a_port_or_host_it_cannot_listen_on_is_named_as_its_serve_config_parameter():

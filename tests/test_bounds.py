@@ -13,6 +13,8 @@ import math
 
 import pytest
 
+from makemore.generation.request import GenerateRequest
+
 from makemore.studies.auto import AutoSpec
 
 from makemore import bounds
@@ -81,6 +83,8 @@ LIBRARY = {
     "k": (lambda v: top_next_chars(*tiny_model(), "", k=v), INTS),
     "max_expansions": (lambda v: most_likely(*tiny_model(), 1, max_len=2, max_expansions=v),
                        INTS + ["10000000", "10000001"]),
+    "min_log_prob": (lambda v: GenerateRequest(min_log_prob=v).check(), FLOATS + ["-50", "1e-9"]),
+    "max_nll_per_char": (lambda v: GenerateRequest(max_nll_per_char=v).check(), FLOATS),
     "port": (lambda v: ServeConfig(port=v), INTS + ["65535", "65536"]),
     "workers": (lambda v: ServeConfig(workers=v), INTS + ["64", "65"]),
 }

@@ -54,6 +54,26 @@ def client(catalog):
         yield c
 
 
+LABELLED = "labelled/styles"  # bigram-counts on two files of the same 300 names: short ones and long ones
+
+
+@pytest.fixture(scope="module")
+def labelled(folder):
+    """A client of a server with one labelled run (labels "short" and "long"), and that run."""
+    items = (folder.parent / "small.txt").read_text().split()
+    runs = folder.parent / "labelled"
+    short, long = folder.parent / "short.txt", folder.parent / "long.txt"
+    short.write_text("\n".join(it for it in items if len(it) <= 5) + "\n")
+    long.write_text("\n".join(it for it in items if len(it) > 5) + "\n")
+    code, _, err = call("train", "-i", short, "-i", long, "--model", "bigram-counts", "-o", runs / "styles",
+                        "--threads", "1", "--no-plot")
+    assert code == 0, err
+    catalog = load_catalog([runs], {})
+    assert list(catalog.runs) == [LABELLED]
+    with TestClient(create_app(catalog), base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        yield c, catalog.runs[LABELLED]
+
+
 def post(client, path, body):
     return client.post(path, json=body)
 
@@ -167,6 +187,94 @@ def test_next_is_top_next_chars(client, catalog):
     assert sum(r["end"] for r in every) == 1 and next(r for r in every if r["end"])["char"] == "<end>"
 
 
+# ----------------------------------------------------------------------------- avoid, exclude, unique, keys, blend, thresholds
+
+def sample(client, **body) -> dict:
+    response = post(client, "/api/sample", body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def items_of(data: dict) -> list[str]:
+    return [s["item"] for s in data["items"]]
+
+
+def test_avoid_keeps_every_entry_out_of_every_item(client):
+    avoid = ["AN", "li", "y"]  # matched case-folded: "AN" keeps "an" out
+    for run in ("essay/bigram-counts", RUN):
+        free = items_of(sample(client, run=run, n=200, seed=7))
+        assert [it for it in free if any(e.lower() in it for e in avoid)]  # without the list they come
+        data = sample(client, run=run, n=200, avoid=avoid, seed=7)
+        assert len(data["items"]) == 200 and data["settings"]["avoid"] == 3  # the list's length, not the list
+        assert not [it for it in items_of(data) if any(e.lower() in it for e in avoid)], items_of(data)
+    assert sample(client, run=RUN, n=5, avoid=[], seed=7) == sample(client, run=RUN, n=5, seed=7)  # []: no list
+
+
+def test_unique_gives_distinct_items_and_exclude_leaves_items_out(client, catalog):
+    short = {"run": "essay/bigram-counts", "n": 300, "max_len": 3, "seed": 2}
+    assert len(set(items_of(sample(client, **short)))) < 300  # short items repeat
+    distinct = items_of(sample(client, **short, unique=True))
+    assert len(distinct) == len(set(distinct)) == 300
+    first = items_of(sample(client, run=RUN, n=50, seed=4))
+    again = sample(client, run=RUN, n=50, seed=4, exclude=first)
+    assert len(again["items"]) == 50 and not set(items_of(again)) & set(first) and again["settings"]["exclude"] == 50
+    training = catalog.runs[RUN].items  # exclude is the request's list; novel, the training items
+    mine = items_of(sample(client, run=RUN, n=100, exclude=training[:50], seed=1))
+    assert not set(mine) & set(training[:50])
+
+
+def test_keys_give_one_item_each_in_order_the_same_whatever_else_is_asked(client):
+    one = sample(client, run=RUN, keys=["planet-4711", "moon", "x"])
+    assert [s["key"] for s in one["items"]] == ["planet-4711", "moon", "x"] and one["seed"] == 0  # the keys' seed
+    two = sample(client, run=RUN, keys=["other", "x", "planet-4711", "more"], n=1)  # n is unused with keys
+    assert [s["key"] for s in two["items"]] == ["other", "x", "planet-4711", "more"] and two["settings"]["keys"] == 4
+    by_key = [{s["key"]: s for s in data["items"]} for data in (one, two)]
+    for key in ("planet-4711", "x"):
+        assert by_key[0][key]["item"] == by_key[1][key]["item"], key
+        assert by_key[0][key]["log_prob"] == pytest.approx(by_key[1][key]["log_prob"], abs=1e-4)  # float32, batched
+    seeded = sample(client, run=RUN, keys=["moon"], seed=9)
+    assert seeded == sample(client, run=RUN, keys=["moon"], seed=9)
+    plain = sample(client, run=RUN, n=3, seed=1)
+    assert all("key" not in s for s in plain["items"])  # no keys: no "key" field
+
+
+def test_a_blend_samples_scores_and_continues_as_one_distribution(labelled):
+    client, served = labelled
+    assert client.get("/api/runs").json()["runs"][0]["labels"] == ["short", "long"]
+    blend = {"short": 0.3, "long": 0.7}
+    data = sample(client, run=LABELLED, n=20, blend=blend, seed=3)
+    assert len(data["items"]) == 20 and data["settings"]["blend"] == blend and data["settings"]["label"] is None
+    scored = post(client, "/api/score", {"run": LABELLED, "items": items_of(data), "blend": blend}).json()
+    assert scored["label"] == "short=0.3,long=0.7"
+    for s, sc in zip(data["items"], scored["items"]):  # the sample's log_prob is the blend's, as score gives it
+        assert sc["item"] == s["item"] and abs(sc["log_prob"] - s["log_prob"]) <= 1e-6, (s, sc)
+    explained = post(client, "/api/score", {"run": LABELLED, "items": ["anna"], "blend": blend, "explain": True}).json()
+    assert len(explained["items"][0]["explain"]) == 5  # explain needs a label on a labelled run, or a blend
+
+    def every(**body) -> dict[str, float]:
+        answer = post(client, "/api/next", {"run": LABELLED, "prefix": "ka", "k": 1000, **body})
+        assert answer.status_code == 200, answer.text
+        return {r["char"]: r["prob"] for r in answer.json()["next"]}
+
+    mixed, short, long = every(blend=blend), every(label="short"), every(label="long")
+    assert mixed == pytest.approx({c: 0.3 * short[c] + 0.7 * long[c] for c in mixed})  # each step: the mixture
+    assert every(blend={"short": 3, "long": 7}) == pytest.approx(mixed)  # weights are scaled to add up to 1
+    assert every(blend={"short": 1}) == pytest.approx(short)  # one label: that label
+    best = sample(client, run=LABELLED, n=3, most_likely=True, blend=blend)
+    assert best["exact"] is True and len(best["items"]) == 3  # the search, under the blend
+
+
+def test_thresholds_keep_only_items_likely_enough(client):
+    free = sample(client, run=RUN, n=100, seed=5)["items"]
+    assert min(s["log_prob"] for s in free) < -12
+    likely = sample(client, run=RUN, n=100, min_log_prob=-12, seed=5)
+    assert len(likely["items"]) == 100 and all(s["log_prob"] >= -12 for s in likely["items"])
+    assert likely["settings"]["min_log_prob"] == -12
+    per_char = sample(client, run=RUN, n=100, max_nll_per_char=2.5, seed=5)["items"]
+    assert len(per_char) == 100 and all(-s["log_prob"] / (len(s["item"]) + 1) <= 2.5 for s in per_char)
+    assert any(-s["log_prob"] / (len(s["item"]) + 1) > 2.5 for s in free)
+
+
 def test_inside_bigrams_and_embeddings(client, catalog):
     run = catalog.runs[RUN]
     data = post(client, "/api/inside", {"run": RUN}).json()
@@ -245,6 +353,35 @@ BAD = [  # (path, body, status, field, words the message holds)
     ("/api/next", {"run": RUN, "prefix": "É"}, 422, "prefix", "never seen"),
     ("/api/next", {"run": ["essay/mlp"]}, 422, "run", "must be a string"),
     ("/api/inside", {"run": "../../etc"}, 404, "run", "no run"),
+    ("/api/sample", {"run": RUN, "n": 10 ** 400}, 422, "n", "401 digits"),
+    ("/api/sample", {"run": RUN, "avoid": ["zz"] * 10_001}, 422, "avoid", "10,001 entries; at most 10,000"),
+    ("/api/sample", {"run": RUN, "avoid": ["an", "li", ""]}, 422, "avoid[2]", "is empty"),
+    ("/api/sample", {"run": RUN, "avoid": "an"}, 422, "avoid", "must be a list"),
+    ("/api/sample", {"run": RUN, "avoid": ["an", 3]}, 422, "avoid[1]", "must be a string"),
+    ("/api/sample", {"run": RUN, "avoid": ["an", TOO_LONG]}, 422, "avoid[1]", "at most 1,000"),
+    ("/api/sample", {"run": RUN, "avoid": ["k"], "prefix": "ka"}, 422, "avoid", "is in the prefix 'ka'"),
+    ("/api/sample", {"run": RUN, "exclude": ["zz"] * 10_001}, 422, "exclude", "10,001 entries; at most 10,000"),
+    ("/api/sample", {"run": RUN, "unique": "yes"}, 422, "unique", "true or false"),
+    ("/api/sample", {"run": RUN, "keys": [str(i) for i in range(1_001)]}, 422, "keys", "1,001 entries; at most 1,000"),
+    ("/api/sample", {"run": RUN, "keys": ["a", "b", "c", "b"]}, 422, "keys[3]", "already given as keys[1]"),
+    ("/api/sample", {"run": RUN, "keys": ["a", ""]}, 422, "keys[1]", "is empty"),
+    ("/api/sample", {"run": RUN, "keys": ["a"], "most_likely": True}, 422, "keys", "do not apply with most_likely"),
+    ("/api/sample", {"run": RUN, "blend": {"girls": 1}}, 422, "blend", "needs a labelled run"),
+    ("/api/sample", {"run": RUN, "blend": ["girls"]}, 422, "blend", "must be an object"),
+    ("/api/sample", {"run": RUN, "blend": {"girls": "1"}}, 422, "blend", "must be a number"),
+    ("/api/sample", {"run": RUN, "blend": {f"l{i}": 1 for i in range(1_001)}}, 422, "blend", "at most 1,000"),
+    ("/api/score", {"run": RUN, "items": ["emma"], "blend": {"girls": 1}}, 422, "blend", "needs a labelled run"),
+    ("/api/next", {"run": RUN, "blend": {"girls": 1}}, 422, "blend", "needs a labelled run"),
+    ("/api/sample", {"run": RUN, "min_log_prob": 0.5}, 422, "min_log_prob", "at most 0"),
+    ("/api/sample", {"run": RUN, "min_log_prob": "-3"}, 422, "min_log_prob", "a number"),
+    ("/api/sample", {"run": RUN, "max_nll_per_char": -1}, 422, "max_nll_per_char", "at least 0"),
+    ("/api/sample", {"run": RUN, "min_log_prob": -1, "seed": 1}, 422, "min_log_prob", "stood in the way"),
+    ("/api/sample", {"run": "essay/bigram-counts", "n": 1, "max_len": 1, "seed": 1,
+                     "exclude": ["", *"abcdefghijklmnopqrstuvwxyz"]}, 422, "exclude", "stood in the way"),
+    ("/api/sample", {"run": "essay/bigram-counts", "n": 100, "max_len": 1, "novel": True, "seed": 1}, 422, "novel",
+     "stood in the way"),
+    ("/api/sample", {"run": "essay/bigram-counts", "n": 100, "max_len": 1, "unique": True, "seed": 1}, 422, "unique",
+     "only 27 distinct items"),
 ]
 
 
@@ -256,6 +393,29 @@ def test_bad_values_are_4xx_naming_the_field_and_what_it_allows(client, path, bo
     assert error["field"] == field and words in error["message"], error
     assert field in error["message"]  # the message names the field too
     assert error["allowed"] and "Traceback" not in response.text
+
+
+LABELLED_BAD = [  # (path, body, field, words): a blend the labelled run refuses
+    ("/api/sample", {"blend": {"short": 1, "elves": 1}}, "blend", "names 'elves', which this run does not have"),
+    ("/api/sample", {"blend": {"short": 0, "long": 0}}, "blend", "add up to 0"),
+    ("/api/sample", {"blend": {"short": -1, "long": 2}}, "blend", "at least 0"),
+    ("/api/sample", {"blend": {"short": 1}, "label": "short"}, "blend", "and label both choose"),
+    ("/api/score", {"items": ["anna"], "blend": {"elves": 1}}, "blend", "names 'elves'"),
+    ("/api/score", {"items": ["anna"], "blend": {"short": 0}}, "blend", "add up to 0"),
+    ("/api/score", {"items": ["anna"], "blend": {"short": 1}, "label": "long"}, "blend", "and label both choose"),
+    ("/api/next", {"prefix": "a", "blend": {"elves": 1}}, "blend", "names 'elves'"),
+    ("/api/next", {"prefix": "a", "blend": {"short": 0.0, "long": 0}}, "blend", "add up to 0"),
+    ("/api/next", {"prefix": "a"}, "label", "is needed for next"),  # neither a label nor a blend
+]
+
+
+@pytest.mark.parametrize("path, body, field, words", LABELLED_BAD, ids=[f"{p} {b}"[:70] for p, b, *_ in LABELLED_BAD])
+def test_a_bad_blend_is_a_422_naming_it(labelled, path, body, field, words):
+    client, _ = labelled
+    response = post(client, path, {"run": LABELLED, **body})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == field and words in error["message"] and error["allowed"], error
 
 
 RAW = [  # (path, bytes, content type, status, words)

@@ -4,7 +4,8 @@ Runs are trained once here, served on 127.0.0.1 by the real server, and the page
 would: choose the run, set a prefix and a temperature, generate (Enter, from the keyboard), see the
 items; type a prefix and see the next-character bars; score items and see each one's bars; ask for
 items ending with a string, then tick "most likely" and see the library's best-first items, and the
-note when the search's budget stops it. Skipped, with the reason, only where no browser can be found
+note when the search's budget stops it; type an avoid list and tick "No repeats"; blend a labelled
+run's labels with its sliders and see the library's items, bars and scores for that blend. Skipped, with the reason, only where no browser can be found
 (.ci/run installs one).
 
 The first test takes a screenshot of the whole page and checks it is a PNG of the page's size. It is saved
@@ -69,16 +70,35 @@ def catalog(tmp_path_factory):
     return load_catalog([folder], {})
 
 
-def open_run(browser, url: str, run: str = "essay/mlp"):
-    """The page loaded and `run` chosen; a WebDriverWait for what follows."""
+@pytest.fixture(scope="module")
+def labelled_catalog(tmp_path_factory):
+    """labelled/styles: bigram-counts on two files of the names, the short ones (at most 5 characters) and the long."""
+    pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
+    from makemore.serve.catalog import load_catalog
+
+    from .conftest import call
+
+    names = (names_dir_or_skip() / "names.txt").read_text().split()
+    tmp = tmp_path_factory.mktemp("labelled")
+    (tmp / "short.txt").write_text("\n".join(n for n in names if len(n) <= 5) + "\n")
+    (tmp / "long.txt").write_text("\n".join(n for n in names if len(n) > 5) + "\n")
+    code, _, err = call("train", "-i", tmp / "short.txt", "-i", tmp / "long.txt", "--model", "bigram-counts",
+                        "-o", tmp / "labelled" / "styles", "--threads", "1", "--no-plot")
+    assert code == 0, err
+    return load_catalog([tmp / "labelled"], {})
+
+
+def open_run(browser, url: str, run: str = "essay/mlp", runs: int = 2, card: str | None = None):
+    """The page loaded (`runs` runs offered) and `run` chosen, its card showing `card` (default: the run's name,
+    its model's); a WebDriverWait for what follows."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     wait = WebDriverWait(browser, 20)
     browser.get(url)
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-select option")) == 2)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-select option")) == runs)
     Select(browser.find_element(By.ID, "run-select")).select_by_value(run)
-    wait.until(lambda d: run.split("/")[-1] in d.find_element(By.ID, "run-card").text)
+    wait.until(lambda d: (card or run.split("/")[-1]) in d.find_element(By.ID, "run-card").text)
     return wait
 
 
@@ -130,7 +150,8 @@ def test_the_page_generates_scores_and_shows_next_characters(browser, catalog, t
         from makemore.generation.scoring import top_next_chars
         top_index, _ = top_next_chars(expected.model, expected.vocab, "em", 1)[0]
         first = "end" if top_index == 0 else f"'{expected.vocab.chars[top_index - 1]}'"
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#next-bars .bar-row .ch").text == first)
+        top_shown = "const e = document.querySelector('#next-bars .bar-row .ch'); return e && e.textContent"
+        wait.until(lambda d: d.execute_script(top_shown) == first)  # read at once: the bars may be redrawn meanwhile
 
         # score: each item gets its numbers and one bar per character (and its end)
         textarea = browser.find_element(By.ID, "sc-items")
@@ -210,5 +231,104 @@ def test_the_page_finds_the_most_likely_items_and_honours_an_ending(browser, cat
 
         box.send_keys(Keys.SPACE)  # unticked: back to random draws
         assert find(By.ID, "s-temperature").is_enabled() and not find(By.ID, "s-max-expansions").is_enabled()
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+
+
+def shown_items(browser) -> list[str]:
+    """The items the page shows, read at once (the table may be redrawn between two reads of its cells)."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll('#sample-out tbody td.item')].map((td) => td.textContent)")
+
+
+def test_the_page_avoids_entries_and_repeats(browser, catalog):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    find = browser.find_element
+    with running_server(catalog) as url:
+        wait = open_run(browser, url, "essay/bigram-counts")
+        assert not find(By.ID, "s-labels").is_displayed()  # an unlabelled run: no label controls
+        fill(browser, {"s-n": "300", "s-max-len": "4", "s-seed": "5"})
+        find(By.ID, "s-seed").send_keys(Keys.ENTER)
+        wait.until(lambda d: "seed 5" in find(By.ID, "s-status").text and len(shown_items(d)) == 300)
+        free = shown_items(browser)
+        assert len(set(free)) < len(free) and any("an" in it or "e" in it for it in free)  # repeats, and the entries
+
+        # an avoid list typed one entry per line (any case), and No repeats ticked from the keyboard
+        avoid = find(By.ID, "s-avoid")
+        avoid.send_keys("AN")
+        avoid.send_keys(Keys.ENTER)  # a new line, not a submit
+        avoid.send_keys("e")
+        box = find(By.ID, "s-unique")
+        box.send_keys(Keys.SPACE)
+        assert box.is_selected()
+        find(By.ID, "s-go").click()
+        wait.until(lambda d: len(shown_items(d)) == 300 and shown_items(d) != free)
+        items = shown_items(browser)
+        assert len(set(items)) == len(items) == 300, items  # no repeats
+        assert not [it for it in items if "an" in it.lower() or "e" in it.lower()], items  # no entry
+
+        # an empty line is no entry; a list that leaves no item is refused with the API's words
+        avoid.clear()
+        avoid.send_keys("\n".join("abcdefghijklmnopqrstuvwxyz") + "\n\n")
+        find(By.ID, "s-go").click()
+        wait.until(lambda d: d.find_element(By.ID, "sample-error").is_displayed())
+        assert "avoid" in find(By.ID, "sample-error").text
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+                  and "/api/sample" not in e["message"]]  # the 422 itself is logged by the browser
+        assert not errors, errors
+
+
+def test_the_page_blends_the_labels_of_a_labelled_run(browser, labelled_catalog):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from makemore.bounds import MAX_REQUEST_CHARS
+    from makemore.generation.request import GenerateRequest
+
+    run = labelled_catalog.runs["labelled/styles"].run
+    find = browser.find_element
+    count = lambda css: len(browser.find_elements(By.CSS_SELECTOR, css))  # noqa: E731
+    with running_server(labelled_catalog) as url:
+        wait = open_run(browser, url, "labelled/styles", runs=1, card="short, long")  # its labels
+        assert find(By.ID, "s-labels").is_displayed() and count("#s-blend-sliders input[type=range]") == 2
+        options = [o.text for o in Select(find(By.ID, "s-label")).options]
+        assert options[1:] == ["short", "long"]
+        wait.until(lambda d: "choose a label" in find(By.ID, "next-bars").text)  # a labelled run's bars need one
+
+        # a label: its bars; then the blend on (Space), the label choice off, the sliders on, the bars follow
+        Select(find(By.ID, "s-label")).select_by_value("long")
+        wait.until(lambda d: count("#next-bars .bar-row") == 12)
+        blend = find(By.ID, "s-blend")
+        blend.send_keys(Keys.SPACE)
+        assert blend.is_selected() and not find(By.ID, "s-label").is_enabled()
+        assert all(s.is_enabled() for s in browser.find_elements(By.CSS_SELECTOR, "#s-blend-sliders input"))
+        slider = find(By.ID, "s-blend-0")  # short: from 0.5 down to 0.2, from the keyboard
+        for _ in range(6):
+            slider.send_keys(Keys.ARROW_LEFT)
+        assert slider.get_attribute("value") == "0.2"
+        assert find(By.CSS_SELECTOR, "output[for='s-blend-0']").text == "0.20"
+        expected_next = run.next("", 1, blend={"short": 0.2, "long": 0.5}).next[0]
+        first = "end" if expected_next.end else f"'{expected_next.char}'"
+        top_bar = "const c = document.querySelector('#next-bars .bar-row .ch'); return c && c.textContent"
+        wait.until(lambda d: count("#next-bars .bar-row") == 12 and d.execute_script(top_bar) == first)  # read at once
+
+        # generate with the blend: the items the library draws with the same blend and seed
+        fill(browser, {"s-n": "10", "s-seed": "3"})
+        find(By.ID, "s-seed").send_keys(Keys.ENTER)
+        wait.until(lambda d: "seed 3" in find(By.ID, "s-status").text and len(shown_items(d)) == 10)
+        request = GenerateRequest(n=10, seed=3, blend=(("short", 0.2), ("long", 0.5)))
+        assert shown_items(browser) == [s.item for s in run.generate(request, cap=MAX_REQUEST_CHARS).items]
+
+        # score with the same blend: explain (which a labelled run allows only under a label or a blend) works
+        textarea = find(By.ID, "sc-items")
+        textarea.clear()
+        textarea.send_keys("emma")
+        find(By.ID, "sc-go").click()
+        wait.until(lambda d: count("#score-out .char-col") == len("emma") + 1)
+        scored = run.score(["emma"], blend={"short": 0.2, "long": 0.5}).items[0]
+        assert f"{scored.log_prob:.4f}" in find(By.ID, "score-out").text
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors

@@ -57,7 +57,7 @@ class Bound:
             if not (math.isfinite(value) and value == int(value)):
                 raise ParameterError(name, f"must be {_what(int)}, got {value!r}")
             value = int(value)
-        if not math.isfinite(value):
+        if not isinstance(value, int) and not math.isfinite(value):  # an int is finite (and may not fit a float)
             raise ParameterError(name, f"must be a finite number, got {value}")
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -82,7 +82,9 @@ def _what(kind: type) -> str:
 
 
 def _num(x: float) -> str:
-    """1000000 -> 1,000,000; 0.95 -> 0.95 (how a bound or a value is shown)."""
+    """1000000 -> 1,000,000; 0.95 -> 0.95 (how a bound or a value is shown); 10**400 -> a number of 401 digits."""
+    if isinstance(x, int) and abs(x) >= 10 ** 30:  # JSON and the command line allow any length: say how long
+        return f"a number of {len(str(abs(x))):,} digits"
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 2 ** 53):
         return f"{int(x):,}"
     return f"{x:g}"

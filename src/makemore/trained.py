@@ -40,6 +40,7 @@ from .training.recorded import Resolve, TrainingDataMissing, recorded_input
 from .training.folders import find_runs
 from .training.run_folder import load_run
 
+MAX_BLEND_POPULATIONS = 8  # blends whose training-split scores a Run keeps (the oldest goes first)
 END = "<end>"  # how the end token is named in JSON (with "end": true); no single character reads so
 
 
@@ -154,6 +155,9 @@ class Run:
                     scores = score_items(self.view(blend=blend), self.vocab, train_items)
                 else:
                     scores = score_labelled(self.model, self.vocab, train_items, label=label)
+                blends = [k for k in self._populations if isinstance(k, tuple)]
+                if blend and len(blends) >= MAX_BLEND_POPULATIONS:  # a server may be asked any blend: keep a few
+                    del self._populations[blends[0]]
                 self._populations[key] = sorted(s.log_prob for s in scores)
             return self._populations[key]
 
@@ -177,7 +181,6 @@ class Run:
         request.check()
         for name, text in texts.items():
             self.check_known(name, [text or ""])
-        self.check_known("exclude", list(request.exclude))
         label_numbers(self.labels, request.label)  # an unknown label, or one given to an unlabelled run
         self.blend_numbers(request.blend)
         if (request.most_likely is not None and self.labels is not None and not request.blend

@@ -4,6 +4,7 @@ thresholds. They parse files and strings into the request's fields; the rules th
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ from ..generation.request import parse_blend
 from .common import checked
 
 LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".lst", ".list")  # an --avoid value ending so is meant as a file
+
+
+class KeySource(argparse.Action):
+    """--key and --keys append to one list, each value tagged by its option, so that keys keep the order given."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        sources = list(getattr(namespace, self.dest, None) or [])
+        sources.append(("file" if option_string == "--keys" else "key", value))
+        setattr(namespace, self.dest, sources)
 
 
 def read_list(path: Path, what: str, strip: bool = False) -> list[str]:
@@ -58,11 +68,11 @@ def add_options(p) -> None:
                    help="never return these items (one per line: names taken, a previous batch); with --novel, on top "
                         "of the training items; repeatable")
     g.add_argument("--unique", action="store_true", help="no item twice in the output (--novel implies it)")
-    g.add_argument("--key", action="append", dest="key_sources", type=lambda v: ("key", v), metavar="KEY",
+    g.add_argument("--key", action=KeySource, dest="key_sources", metavar="KEY",
                    help="one item per key, printed as KEY<TAB>item: the same key gives the same item whatever the other "
                         "keys, their order or the batch size (-n does not apply; the seed does, 0 by default). With "
                         "--unique, keys in code-point order keep their first item that no earlier key holds; repeatable")
-    g.add_argument("--keys", action="append", dest="key_sources", type=lambda v: ("file", v), metavar="FILE",
+    g.add_argument("--keys", action=KeySource, dest="key_sources", metavar="FILE",
                    help="keys from a file, one per line (as --key; with --key, in the order given)")
     g.add_argument("--blend", metavar="LABEL=W,...",
                    help="a labelled run: draw each next character from the weighted mixture of these labels' "

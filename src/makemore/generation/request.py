@@ -120,7 +120,9 @@ def check_shipping(request: GenerateRequest) -> None:
     bounds.check_optional("min_log_prob", request.min_log_prob)
     bounds.check_optional("max_nll_per_char", request.max_nll_per_char)
     for name in ("avoid", "exclude", "keys"):
-        bounds.check(f"{name}.count", len(getattr(request, name)), key=f"{name}.count")
+        most = bounds.bound(f"{name}.count").high
+        if len(getattr(request, name)) > most:
+            raise ParameterError(name, f"holds {len(getattr(request, name)):,} entries; at most {most:,} are allowed")
     for i, entry in enumerate(request.avoid):
         if not entry:
             raise ParameterError(f"avoid[{i}]", "is empty: every entry needs at least one character (an empty entry "

@@ -75,9 +75,9 @@ class Rules:
 
     def short_of(self, n: int, found: int, drawn: int) -> ParameterError:
         """The error when n items could not be found: how many passed, and which rule turned down most."""
-        name = self.blame()
+        blamed = name = self.blame()
         if name == "unique" and self.request.novel and not self.request.unique:
-            name = "novel"  # what was asked for: novel implies unique
+            name = "novel"  # what was asked for: novel implies unique (the advice stays unique's)
         rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items(), key=lambda kv: -kv[1]))
         advice = {"avoid": "shorten the avoid list",
                   "unique": "widen the sampling (a higher temperature, a larger top-k, top-p or maximum length): the "
@@ -85,7 +85,7 @@ class Rules:
                   "novel": "widen the sampling: the model mostly repeats its training items",
                   "exclude": "widen the sampling: the model mostly gives excluded items",
                   "min_log_prob": "lower the threshold", "max_nll_per_char": "raise the threshold"}.get(
-            name, "loosen the constraint or raise the temperature")
+            blamed, "loosen the constraint or raise the temperature")
         if self.rejected["unique"] and name in ("unique", "novel"):
             what = f"only {found:,} distinct item{'s were' if found != 1 else ' was'} found"
         else:

@@ -124,7 +124,7 @@ def create_app(catalog: Catalog, config: ServeConfig = ServeConfig(),
                   description="Generate, score and look inside makemore runs. Every error: "
                               '{"error": {"field", "message", "allowed"}}, but a 503 (plain text).')
     _add_guards(app, hosts)
-    _declare_error_schema(app)
+    _complete_document(app)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -149,14 +149,19 @@ def create_app(catalog: Catalog, config: ServeConfig = ServeConfig(),
     return app
 
 
-def _declare_error_schema(app: FastAPI) -> None:
-    """The error body (`ApiError.payload()`) as the component ERROR_SCHEMA of the app's OpenAPI document."""
+def _complete_document(app: FastAPI) -> None:
+    """The error body (`ApiError.payload()`) as the component ERROR_SCHEMA of the app's OpenAPI document, and each
+    POST route's request body as `json_schema` writes it: FastAPI's own pass reads every bound as a float, and
+    a seed's (2**64 - 1) is then 1.8446744073709552e+19, a number the server refuses."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()  # FastAPI's document, kept in app.openapi_schema
             document.setdefault("components", {}).setdefault("schemas", {})[ERROR_SCHEMA] = error_json_schema()
+            for path, _, schema, _ in ROUTES:
+                body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+                body["schema"] = json_schema(schema)
         return app.openapi_schema
 
     app.openapi = openapi

@@ -2,14 +2,17 @@
 
 The numeric bounds are the library's (`bounds.BOUNDS`): the API refuses `temperature: 0` with the
 words the CLI and `generate` use. What a shared server adds is a cap on each request's size (at most
-1,000 items, strings of at most 1,000 characters: the `serve.*` bounds), so that no one request holds
-a worker for long. Every refusal names its field and what the field allows; nothing here needs the
+1,000 items or keys, 10,000 avoid or exclude entries, strings of at most 1,000 characters: the
+`serve.*` bounds), so that no one request holds a worker for long. Every refusal names its field and
+what the field allows; the library's own refusals (`ParameterError`) name their parameter, which is
+the request's field of the same name (`avoid[2]`, `keys[3]`, `blend`, `novel`). Nothing here needs the
 web stack, so the rules are tested without a server.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -18,9 +21,8 @@ from ..bounds import BOUNDS, MAX_REQUEST_CHARS, MAX_REQUEST_ITEMS
 from ..errors import ParameterError
 from ..generation.request import MAX_EXPANSIONS
 
-# the library's parameter names that the API calls otherwise (generate's `exclude` is the request's `novel`)
-FIELD_OF = {"exclude": "novel"}
 MAX_MESSAGE_CHARS = 500  # an error message is cut there (a huge number in it is cut short)
+MAX_REQUEST_BLEND = 1_000  # most labels one request's blend may name (far more than any run has)
 
 
 class ApiError(Exception):
@@ -54,10 +56,12 @@ class Field:
     """One field of a request body."""
 
     name: str  # as it is spelled in the JSON
-    kind: str  # "int", "float", "bool", "str" (at most MAX_REQUEST_CHARS), "strs" (a list of such), "run" (an id)
+    kind: str  # "int", "float", "bool", "str" (at most MAX_REQUEST_CHARS), "strs" (1 to MAX_REQUEST_ITEMS of such),
+    # "list" (such strings, as many as its bound allows, none included), "blend" ({label: weight}), "run" (an id)
     default: Any = None  # the value when the field is absent (or null, where nullable)
-    bound: str | None = None  # key of its bound in bounds.BOUNDS (numbers)
+    bound: str | None = None  # key of its bound in bounds.BOUNDS (numbers; a "list": how many entries)
     nullable: bool = False  # null means "the default" (top_k: all characters; seed: a fresh one)
+    nonempty: bool = False  # a "list" whose entries need a character (the library refuses "", naming the entry)
     required: bool = False  # absent is an error
     doc: str = ""  # one line for the OpenAPI schema
 
@@ -67,9 +71,20 @@ class Field:
             what = "a whole number" if self.kind == "int" else "a number"
             rule = BOUNDS[self.bound].describe().removeprefix("must be ") if self.bound else ""
             return f"{what} {rule}".strip() + (" or null" if self.nullable else "")
+        if self.kind == "list":
+            least = "1 to" if self.nonempty else "at most"
+            return (f"a list of at most {self.max_entries:,} strings of {least} {MAX_REQUEST_CHARS:,} characters "
+                    f"each ([]: none)")
         return {"bool": "true or false", "str": f"a string of at most {MAX_REQUEST_CHARS:,} characters",
                 "strs": f"a list of 1 to {MAX_REQUEST_ITEMS:,} strings of at most {MAX_REQUEST_CHARS:,} characters each",
+                "blend": f"an object of at most {MAX_REQUEST_BLEND:,} labels of the run, each with a weight of at "
+                         f"least 0 (a number), the weights adding up to more than 0; or null (no blend)",
                 "run": "the id of a run this server offers (GET /api/runs)"}[self.kind]
+
+    @property
+    def max_entries(self) -> int:
+        """A list's most entries (its bound's upper end)."""
+        return int(BOUNDS[self.bound].high)
 
 
 RUN = Field("run", "run", required=True, doc="the run's id, from GET /api/runs")
@@ -93,20 +108,42 @@ SAMPLE = (
           doc="most_likely only: prefixes the search may expand before it stops with the best found (exact: false); "
               f"default: {MAX_EXPANSIONS:,}"),
     Field("label", "str", "", doc="a labelled run: items of this label (\"\": each item's label drawn by its share "
-                                  "of the training items; most_likely needs one)"),
+                                  "of the training items; most_likely needs one, or a blend)"),
+    Field("blend", "blend", None, nullable=True,
+          doc="a labelled run: {label: weight}; every next character is drawn from the weighted mixture of those "
+              "labels' distributions (weights scaled to add up to 1), and log_prob is the blend's; not with label "
+              "(null or {}: no blend)"),
+    Field("avoid", "list", (), "serve.avoid.count", nonempty=True,
+          doc="no item contains any of these strings, anywhere (case-folded); each entry at least one character"),
+    Field("exclude", "list", (), "serve.exclude.count", doc="items never to return (as the run reads them)"),
+    Field("unique", "bool", False, doc="no item twice in one answer (novel implies it)"),
+    Field("keys", "list", (), "serve.keys.count", nonempty=True,
+          doc="one item per key, in this order, each with its \"key\": the same key, seed and settings give the same "
+              "item whatever other keys are asked with it; n is then unused (and seed defaults to 0); each key "
+              "given once, not with most_likely ([]: no keys)"),
+    Field("min_log_prob", "float", None, "min_log_prob", nullable=True,
+          doc="only items whose log-probability under the model is at least this (null: no threshold)"),
+    Field("max_nll_per_char", "float", None, "max_nll_per_char", nullable=True,
+          doc="only items whose NLL per character, -log_prob / (length + 1), is at most this (null: no threshold)"),
 )
 SCORE = (
     RUN,
     Field("items", "strs", required=True, doc="the items to score"),
     Field("explain", "bool", False, doc="also each character's probability given its context"),
     Field("label", "str", "", doc="a labelled run: score under this label (\"\": under the whole run, the sum over "
-                                  "labels of p(label) p(item | label); explain needs one)"),
+                                  "labels of p(label) p(item | label); explain needs one, or a blend)"),
+    Field("blend", "blend", None, nullable=True,
+          doc="a labelled run: score under the weighted mixture of these labels, {label: weight}, as /api/sample "
+              "draws with the same blend; not with label (null or {}: no blend)"),
 )
 NEXT = (
     RUN,
     Field("prefix", "str", "", doc="the item so far (may be empty)"),
     Field("k", "int", 10, "serve.k", doc="how many of the most likely next characters"),
-    Field("label", "str", "", doc="a labelled run: whose next character (required for one)"),
+    Field("label", "str", "", doc="a labelled run: whose next character (required for one, unless a blend is given)"),
+    Field("blend", "blend", None, nullable=True,
+          doc="a labelled run: the next character under the weighted mixture of these labels, {label: weight}; not "
+              "with label (null or {}: no blend)"),
 )
 INSIDE = (RUN,)
 
@@ -152,7 +189,7 @@ def check_field(f: Field, value: Any, run_ids: Iterable[str]) -> Any:
             raise ApiError(422, f.name, f"{f.name} must be {f.allowed()}, got {json_type(value)}", f.allowed())
         try:
             return BOUNDS[f.bound].check(f.name, value)
-        except ParameterError as e:
+        except ParameterError as e:  # an integer of hundreds of digits too: the bound says how many
             raise ApiError(422, f.name, str(e), f.allowed()) from None
     if f.kind == "bool":
         if not isinstance(value, bool):
@@ -163,6 +200,15 @@ def check_field(f: Field, value: Any, run_ids: Iterable[str]) -> Any:
             got = f"{len(value):,} items" if isinstance(value, list) else json_type(value)
             raise ApiError(422, f.name, f"{f.name} must be {f.allowed()}, got {got}", f.allowed())
         return [check_string(f"{f.name}[{i}]", v, f.allowed()) for i, v in enumerate(value)]
+    if f.kind == "list":
+        if not isinstance(value, list):
+            raise ApiError(422, f.name, f"{f.name} must be {f.allowed()}, got {json_type(value)}", f.allowed())
+        if len(value) > f.max_entries:
+            raise ApiError(422, f.name, f"{f.name} holds {len(value):,} entries; at most {f.max_entries:,} are allowed",
+                           f.allowed())
+        return tuple(check_string(f"{f.name}[{i}]", v, f.allowed()) for i, v in enumerate(value))
+    if f.kind == "blend":
+        return read_blend(f, value)
     text = check_string(f.name, value, f.allowed())
     if f.kind == "run" and text not in run_ids:
         known = list(run_ids)
@@ -180,6 +226,32 @@ def check_string(name: str, value: Any, allowed: str) -> str:
     return value
 
 
+def read_blend(f: Field, value: Any) -> tuple[tuple[str, float], ...]:
+    """A blend object as (label, weight) pairs, in the order given; {} is no blend. Whether the labels are the run's,
+    and whether the weights make a blend (at least 0, not all 0), the library says (`Run.blend_numbers`)."""
+    if not isinstance(value, dict):
+        raise ApiError(422, f.name, f"{f.name} must be an object {{label: weight}}, got {json_type(value)}", f.allowed())
+    if len(value) > MAX_REQUEST_BLEND:
+        raise ApiError(422, f.name, f"{f.name} names {len(value):,} labels; at most {MAX_REQUEST_BLEND:,} are allowed",
+                       f.allowed())
+    pairs = []
+    for label, weight in value.items():
+        if len(label) > MAX_REQUEST_CHARS:
+            raise ApiError(422, f.name, f"{f.name} names a label {len(label):,} characters long; at most "
+                                        f"{MAX_REQUEST_CHARS:,} are allowed", f.allowed())
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ApiError(422, f.name, f"{f.name} weight of {label[:100]!r} must be a number, got {json_type(weight)}",
+                           f.allowed())
+        try:
+            weight = float(weight)
+        except OverflowError:  # an integer of hundreds of digits
+            weight = math.inf
+        if not math.isfinite(weight):
+            raise ApiError(422, f.name, f"{f.name} weight of {label[:100]!r} must be a finite number", f.allowed())
+        pairs.append((label, weight))
+    return tuple(pairs)
+
+
 def json_type(value: Any) -> str:
     """A value's JSON type for messages ("a string", "a list"), never the value itself: it may be huge."""
     if value is None:
@@ -194,14 +266,11 @@ def json_type(value: Any) -> str:
 
 
 def from_parameter_error(e: ParameterError, schema: Sequence[Field]) -> ApiError:
-    """A library ParameterError (min_len above max_len, too few novel items...) as the request's field names it."""
-    field = FIELD_OF.get(e.parameter, e.parameter)
-    problem = e.problem
-    for name in e.related:
-        problem = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", FIELD_OF.get(name, name), problem)
-    base = re.sub(r"\[\d+\]$", "", field)  # items[3]: the fourth of the items field
+    """A library ParameterError (min_len above max_len, too few novel items...) as a 422 of the field it names: the
+    library's parameters are the request's fields, of the same names (`avoid[2]`: the third of the avoid field)."""
+    base = re.sub(r"\[\d+\]$", "", e.parameter)
     allowed = next((f.allowed() for f in schema if f.name == base), None)
-    return ApiError(422, field, f"{field} {problem}", allowed)
+    return ApiError(422, e.parameter, f"{e.parameter} {e.problem}", allowed)
 
 
 def json_schema(schema: Sequence[Field]) -> dict[str, Any]:
@@ -209,21 +278,27 @@ def json_schema(schema: Sequence[Field]) -> dict[str, Any]:
     types = {"int": "integer", "float": "number", "bool": "boolean", "str": "string", "run": "string"}
     props = {}
     for f in schema:
-        if f.kind == "strs":
-            prop = {"type": "array", "minItems": 1, "maxItems": MAX_REQUEST_ITEMS,
-                    "items": {"type": "string", "maxLength": MAX_REQUEST_CHARS}}
+        if f.kind in ("strs", "list"):
+            prop = {"type": "array", "minItems": 1 if f.kind == "strs" else 0,
+                    "maxItems": MAX_REQUEST_ITEMS if f.kind == "strs" else f.max_entries,
+                    "items": {"type": "string", **({"minLength": 1} if f.nonempty else {}),
+                              "maxLength": MAX_REQUEST_CHARS}}
+        elif f.kind == "blend":
+            prop = {"type": ["object", "null"], "maxProperties": MAX_REQUEST_BLEND,
+                    "propertyNames": {"maxLength": MAX_REQUEST_CHARS},
+                    "additionalProperties": {"type": "number", "minimum": 0}}
         else:
             prop = {"type": [types[f.kind], "null"] if f.nullable else types[f.kind]}
         if f.kind == "str":
             prop["maxLength"] = MAX_REQUEST_CHARS
-        if f.bound:
+        if f.bound and f.kind != "list":  # a list's bound is its length: maxItems
             b = BOUNDS[f.bound]
             if b.low is not None:
                 prop["exclusiveMinimum" if b.low_open else "minimum"] = b.low
             if b.high is not None:
                 prop["exclusiveMaximum" if b.high_open else "maximum"] = b.high
         if f.default is not None:
-            prop["default"] = f.default
+            prop["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
         props[f.name] = {**prop, "description": f.doc or f.allowed()}
     return {"type": "object", "properties": props, "required": [f.name for f in schema if f.required],
             "additionalProperties": False}

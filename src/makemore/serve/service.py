@@ -19,10 +19,11 @@ from .. import __version__
 from ..bounds import MAX_REQUEST_CHARS
 from ..data.items import Vocab
 from ..errors import MakemoreError, ParameterError
-from ..generation.request import GenerateRequest
+from ..generation.request import GenerateRequest, check_blend
 from ..studies.ensemble import describe_ensemble
 from ..studies.leaderboard import describe_recipe
 from ..models import get_spec
+from ..trained import Run
 from ..generation.scoring import bigram_count_matrix, boundary_symbol
 from .catalog import Catalog, ServedRun
 from .config import MAX_EXPLAINED_CHARS
@@ -73,6 +74,17 @@ def _asked(schema, ask: Callable[[], Any]) -> Any:
         raise from_parameter_error(e, schema) from None
 
 
+def _check_label(run: Run, v: dict[str, Any], required_for: str | None) -> None:
+    """The request's label or blend, checked against the run as `Run.score` and `Run.next` check them (a blend: its
+    labels the run's, its weights a blend, no label beside it; else the label the run's, and one given where
+    `required_for` needs one on a labelled run), before the request waits for a worker."""
+    if v["blend"]:
+        check_blend(v["blend"], v["label"] or None)
+        run.blend_numbers(v["blend"])
+    else:
+        run.label_number(v["label"], required_for)
+
+
 # ----------------------------------------------------------------------------- sample
 
 def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
@@ -82,7 +94,10 @@ def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
                               top_p=v["top_p"], prefix=v["prefix"], suffix=v["suffix"] or None,
                               contains=v["contains"] or None, min_len=v["min_len"], max_len=v["max_len"],
                               novel=v["novel"], label=v["label"] or None,
-                              most_likely=v["n"] if v["most_likely"] else None, max_expansions=v["max_expansions"])
+                              most_likely=v["n"] if v["most_likely"] else None, max_expansions=v["max_expansions"],
+                              avoid=v["avoid"], exclude=v["exclude"], unique=v["unique"], keys=v["keys"],
+                              blend=v["blend"] or (), min_log_prob=v["min_log_prob"],
+                              max_nll_per_char=v["max_nll_per_char"])
     request = _asked(SAMPLE, lambda: served.run.resolve(request, cap=MAX_REQUEST_CHARS))
     if request.novel and served.missing:
         raise ApiError(422, "novel", "novel needs the run's training file, which this server could not find",
@@ -102,8 +117,7 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
     served = catalog.runs[v["run"]]
     run = served.run
     items = [run.text(item) for item in v["items"]]
-    _asked(SCORE, lambda: (run.label_number(v["label"], "explain" if v["explain"] else None),
-                                   run.check_known("items", items)))
+    _asked(SCORE, lambda: (_check_label(run, v, "explain" if v["explain"] else None), run.check_known("items", items)))
     explained = sum(len(item) + 1 for item in items)
     if v["explain"] and explained > MAX_EXPLAINED_CHARS:
         raise ApiError(422, "items", f"items with explain may hold at most {MAX_EXPLAINED_CHARS:,} characters "
@@ -111,7 +125,8 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
                        f"at most {MAX_EXPLAINED_CHARS:,} characters in all, with explain")
 
     def job() -> dict[str, Any]:
-        return run.score(items, label=v["label"] or None, explain=v["explain"]).to_json(served.id)
+        scores = run.score(items, label=v["label"] or None, explain=v["explain"], blend=v["blend"] or ())
+        return scores.to_json(served.id)
 
     return job
 
@@ -122,10 +137,10 @@ def prepare_next(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, NEXT, catalog.runs)
     served = catalog.runs[v["run"]]
     run = served.run
-    _asked(NEXT, lambda: (run.label_number(v["label"], "next"), run.check_known("prefix", [run.text(v["prefix"])])))
+    _asked(NEXT, lambda: (_check_label(run, v, "next"), run.check_known("prefix", [run.text(v["prefix"])])))
 
     def job() -> dict[str, Any]:
-        return run.next(v["prefix"], v["k"], label=v["label"] or None).to_json(served.id)
+        return run.next(v["prefix"], v["k"], label=v["label"] or None, blend=v["blend"] or ()).to_json(served.id)
 
     return job
 

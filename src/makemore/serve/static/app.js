@@ -49,6 +49,7 @@ function showError(id, error) {
 const fmt = (x, d = 4) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
 const shown = (c) => (c === " " ? "␠" : c);  // a space must be visible in a bar's label
 const numberOr = (id, fallback) => { const v = $(id).value.trim(); return v === "" ? fallback : Number(v); };
+const lines = (id) => $(id).value.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.trim() !== "");
 
 // ------------------------------------------------------------------ runs
 
@@ -75,6 +76,7 @@ function chooseRun(id) {
   renderCard(state.run);
   $("s-max-len").placeholder = `auto (${state.run.max_len})`;
   $("s-novel").disabled = !state.run.training_file;
+  renderLabels(state.run);
   refreshNext();
   loadInside();
   drawResults();
@@ -95,6 +97,42 @@ function renderCard(r) {
   if (!r.training_file) add("note", "training file not found: no percentiles, novel items or bigram counts");
 }
 
+// ------------------------------------------------------------------ labels: one, or a blend (every panel asks with it)
+
+function renderLabels(r) {  // a labelled run: a label to choose, and one weight slider per label for a blend
+  const labels = r.labels || [];
+  $("s-labels").hidden = !labels.length;
+  $("s-label").replaceChildren(h("option", { value: "", text: "all, each item's by its share" }),
+    ...labels.map((l) => h("option", { value: l, text: l })));
+  $("s-blend-sliders").replaceChildren(...labels.map((l, i) => {
+    const slider = h("input", { id: `s-blend-${i}`, type: "range", min: "0", max: "1", step: "0.05", value: "0.5",
+                                "data-label": l, "aria-label": `weight of ${l}` });
+    const out = h("output", { for: `s-blend-${i}`, text: "0.50" });
+    slider.addEventListener("input", () => {
+      out.textContent = Number(slider.value).toFixed(2);
+      refreshNext();  // the bars follow the blend as it is set
+    });
+    return h("label", { class: "slider" }, h("span", { text: l }), slider, out);
+  }));
+  if (!labels.length) $("s-blend").checked = false;
+  setBlend();
+}
+
+function setBlend() {  // blending: the sliders on, the one-label choice off
+  const on = $("s-blend").checked;
+  $("s-label").disabled = on;
+  for (const slider of document.querySelectorAll("#s-blend-sliders input")) slider.disabled = !on;
+}
+
+function labelChoice() {  // what a request about the run adds: {blend: {label: weight}}, {label}, or nothing
+  if (!state.run || !(state.run.labels || []).length) return {};
+  if ($("s-blend").checked) {
+    const sliders = [...document.querySelectorAll("#s-blend-sliders input")];
+    return { blend: Object.fromEntries(sliders.map((s) => [s.dataset.label, Number(s.value)])) };
+  }
+  return $("s-label").value ? { label: $("s-label").value } : {};
+}
+
 // ------------------------------------------------------------------ generate
 
 const RANDOM_ONLY = ["s-temperature", "s-top-k", "s-top-p", "s-seed"];  // they shape random draws: not a search's
@@ -109,7 +147,7 @@ function sampleBody() {
   const body = {
     run: state.run.id, n: numberOr("s-n", 12), prefix: $("s-prefix").value, suffix: $("s-suffix").value,
     contains: $("s-contains").value, min_len: numberOr("s-min-len", 0), max_len: numberOr("s-max-len", null),
-    novel: $("s-novel").checked,
+    novel: $("s-novel").checked, unique: $("s-unique").checked, avoid: lines("s-avoid"), ...labelChoice(),
   };
   if ($("s-most-likely").checked) return { ...body, most_likely: true, max_expansions: numberOr("s-max-expansions", null) };
   return { ...body, temperature: numberOr("s-temperature", 1), top_k: numberOr("s-top-k", null),
@@ -183,10 +221,17 @@ function refreshNext() {
 async function fetchNext() {
   if (!state.run) return;
   if (state.nextCall) state.nextCall.abort();  // an answer to an older prefix must not overwrite a newer one
+  const choice = labelChoice();
+  if ((state.run.labels || []).length && !choice.label && !choice.blend) {  // a labelled run's bars are one label's
+    showError("next-error", null);
+    note($("next-bars"), "A labelled run: choose a label, or turn Blend labels on (under Generate), to see its next characters.");
+    return;
+  }
   const call = new AbortController();
   state.nextCall = call;
   try {
-    const data = await api("/api/next", { run: state.run.id, prefix: $("n-prefix").value, k: numberOr("n-k", 12) }, call.signal);
+    const body = { run: state.run.id, prefix: $("n-prefix").value, k: numberOr("n-k", 12), ...choice };
+    const data = await api("/api/next", body, call.signal);
     showError("next-error", null);
     renderBars($("next-bars"), data.next);
   } catch (e) {
@@ -210,11 +255,11 @@ function renderBars(box, rows) {
 async function score(event) {
   event.preventDefault();
   showError("score-error", null);
-  const items = $("sc-items").value.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.trim() !== "");
+  const items = lines("sc-items");
   if (!items.length) { showError("score-error", new Error("type at least one item")); return; }
   $("sc-go").disabled = true;
   try {
-    const data = await api("/api/score", { run: state.run.id, items, explain: $("sc-explain").checked });
+    const data = await api("/api/score", { run: state.run.id, items, explain: $("sc-explain").checked, ...labelChoice() });
     $("score-out").replaceChildren(...data.items.map(renderScore));
   } catch (e) { showError("score-error", e); }
   finally { $("sc-go").disabled = false; }
@@ -348,6 +393,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sample-form").addEventListener("submit", generate);
   $("s-most-likely").addEventListener("change", setMode);
   setMode();  // a reload may keep the box ticked
+  $("s-blend").addEventListener("change", () => { setBlend(); refreshNext(); });
+  $("s-label").addEventListener("change", refreshNext);
   $("score-form").addEventListener("submit", score);
   $("next-form").addEventListener("submit", (e) => { e.preventDefault(); refreshNext(); });
   $("n-prefix").addEventListener("input", refreshNext);

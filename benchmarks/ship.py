@@ -135,8 +135,10 @@ def keys_phase(run: mm.Run, n_keys: int) -> None:
     print()
 
 
-def blend_phase(cache: Path) -> None:
+def labelled_run(cache: Path) -> Path:
+    """The labelled wavenet on Faker's en_US + en_GB girls' and boys' first names, trained once into the cache."""
     folder = cache / "ship"
+    folder.mkdir(parents=True, exist_ok=True)
     girls, boys = set(), set()
     for locale in ("en_US", "en_GB"):
         provider = data.faker_person_module(locale).Provider
@@ -152,6 +154,11 @@ def blend_phase(cache: Path) -> None:
                f"boys={files['boys']}", "--model", "wavenet", "-o", str(run_dir), "--seed", "1"]
         say(" ".join(cmd))
         subprocess.run(cmd, check=True)
+    return run_dir
+
+
+def blend_phase(cache: Path) -> None:
+    run_dir = labelled_run(cache)
     run = mm.Run.load(run_dir, "cpu")
     rows = []
     for name, request in (("girls", mm.GenerateRequest(n=2000, seed=1, label="girls")),
@@ -163,7 +170,8 @@ def blend_phase(cache: Path) -> None:
         share = sum(c.label == "girls" for c in classified) / len(items)
         mean = statistics.fmean(c.probs["girls"] for c in classified)
         rows.append((name, share, mean))
-    print(f"## --blend: a labelled wavenet on {len(girls):,} girls' and {len(boys):,} boys' names (Faker en_US, en_GB)")
+    girls, boys = (run.labels.counts[i] for i in range(2))
+    print(f"## --blend: a labelled wavenet on {girls:,} girls' and {boys:,} boys' names (Faker en_US, en_GB)")
     print()
     print("| 2,000 items drawn as | classified girls | classified boys | mean p(girls) |")
     print("|---|---:|---:|---:|")

@@ -134,6 +134,7 @@ PREFIX = {
     "claims": ["claims", "-i", MISSING], "plot-bigrams": ["plot-bigrams", "-i", MISSING],
     "serve": ["serve", MISSING],  # a missing run is refused before anything is loaded or served
     "ensemble": ["ensemble", MISSING, MISSING, "-o", "{tmp}/r"],
+    "export": ["export", MISSING, "-o", "{tmp}/r.html"],
 }
 MODEL_OF = {"block_size": "mlp", "n_layer": "gru", "n_head": "transformer", "dropout": "gru", "smoothing": "bigram-counts"}
 

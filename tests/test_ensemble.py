@@ -232,3 +232,27 @@ def test_the_server_offers_an_ensemble_like_any_run(tmp_path, runs):
     assert len(client.post("/api/sample", json={"run": run, "n": 3, "seed": 1}).json()["items"]) == 3
     assert client.post("/api/score", json={"run": run, "items": ["anna"]}).json()["items"][0]["log_prob"] < 0
     assert client.post("/api/next", json={"run": run, "prefix": "a"}).json()["next"]
+
+
+def test_a_labelled_mixture_steps_as_it_reads():
+    """A mixture's cached step reads a windowed member with the labels already in the indices: its window is padded
+    with the label's own boundary, as forward pads it (label 0's boundary would be another label's start)."""
+    import torch
+
+    from makemore.data.labels import WithLabel
+    from makemore.models.decoding import Decoder
+    from makemore.models.reading import next_logits
+
+    torch.manual_seed(0)
+    members = [{"model": "gru", "config": {"n_hidden": 8, "n_embd": 4}},
+               {"model": "mlp", "config": {"block_size": 4, "n_embd": 3, "n_hidden": 8}}]
+    ensemble = build_model("ensemble", vocab_size=5, n_labels=2, members=members, weights=[0.5, 0.5])
+    with torch.no_grad():
+        for p in ensemble.parameters():  # the label vectors start at zero: give the labels a say
+            p.normal_()
+    view = WithLabel(ensemble.eval(), 1)
+    for item in ([], [2], [2, 3], [2, 3, 4, 1, 2]):  # shorter than the mlp's window, and longer
+        decoder = Decoder(view, [0, *item], 1, cache=True)
+        assert decoder.cached
+        expected = next_logits(view, torch.tensor([[0, *item]]))
+        assert torch.allclose(torch.log_softmax(decoder.logits, -1), torch.log_softmax(expected, -1), atol=1e-6)

@@ -116,6 +116,7 @@ LAYERS = (
     ("generation", ("makemore.generation",)),
     ("run", ("makemore.trained",)),
     ("studies", ("makemore.studies",)),
+    ("export", ("makemore.export",)),
     ("front ends", ("makemore.cli", "makemore.serve", "makemore.__main__")),
 )
 TOP_LEVEL_MODULES_AT_MOST = 6

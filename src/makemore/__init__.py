@@ -37,6 +37,7 @@ _API = {
     "measure_claims": "studies.claims", "format_claims": "studies.claims",
     "gradient_check": "studies.backprop", "compare_hand_and_autograd": "studies.backprop",
     "check_controls": "generation.request",
+    "export_run": "export.write", "bundle": "export.bundle",
     "BOUNDS": "bounds",
     "MakemoreError": "errors", "ParameterError": "errors",
 }

@@ -9,6 +9,8 @@
     classify   classify (a labelled run's labels, by Bayes' rule)
     ensemble   ensemble (trained runs mixed into one run)
     studies    reproduce, leaderboard, diagnose, batchnorm, backprop, claims
+    export     export (a run as a page, a JavaScript module or ONNX)
+    shipping   sample's --avoid, --exclude, --unique, --key/--keys, --blend, thresholds
 
 Imports run one way: this module -> command modules -> common/config -> the library.
 """
@@ -22,7 +24,7 @@ import sys
 from .. import __version__
 from ..data.atomic import disk_hint
 from ..errors import MakemoreError
-from . import classify, ensemble, generation, serve, studies, training
+from . import classify, ensemble, export, generation, serve, studies, training
 from .common import FMT, Parser, cli_message, log
 from .config import apply_config_file
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_parsers(sub)
     studies.add_parsers(sub)
     serve.add_parsers(sub)
+    export.add_parsers(sub)
     training.add_models_parser(sub)
     return parser
 

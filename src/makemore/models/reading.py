@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..data.items import BOUNDARY
 
 
 def layout_of(model: nn.Module) -> str:
@@ -46,7 +44,9 @@ def next_logits(model: nn.Module, seqs: torch.Tensor) -> torch.Tensor:
     seqs = crop(model, seqs)
     if layout_of(model) == "windows":
         T = model.config.block_size
-        window = F.pad(seqs, (T - seqs.shape[1], 0), value=BOUNDARY).contiguous()  # (B, T), as in training
+        # (B, T), as in training: padded in front with the row's own boundary (a labelled row's is its label's,
+        # label * V: a mixture reads its members with the labels already in the indices)
+        window = torch.cat([seqs[:, :1].expand(-1, T - seqs.shape[1]), seqs], dim=1).contiguous()
         logits, _ = model(window)  # (B, V)
         return logits
     logits, _ = model(seqs.contiguous())  # (B, t', V)

@@ -21,6 +21,7 @@ import asyncio
 import errno
 import json
 import math
+import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -29,12 +30,14 @@ from typing import Any, Callable, Sequence
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import ParameterError
+from ..export.bundle import bundle
+from ..export.web import module_text, page_text
 from .catalog import Catalog
 from .config import ServeConfig, is_loopback
 from .schemas import INSIDE, NEXT, SAMPLE, SCORE, ApiError, Field, error_json_schema, json_schema, parse_body
@@ -48,6 +51,9 @@ HEADERS = {  # on every response: nothing loaded from elsewhere, no framing, no 
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# GET /api/export's formats: media type, file suffix, the text from a run's bundle
+EXPORTS = {"html": ("text/html; charset=utf-8", ".html", page_text), "js": ("text/javascript; charset=utf-8", ".mjs",
+                                                                           module_text)}
 # POST routes: path, how the request becomes a job, its fields, one line for the OpenAPI document
 ROUTES: tuple[tuple[str, Callable[[Catalog, dict], Job], Sequence[Field], str], ...] = (
     ("/api/sample", prepare_sample, SAMPLE, "Generate items with their log-probabilities"),
@@ -56,6 +62,17 @@ ROUTES: tuple[tuple[str, Callable[[Catalog, dict], Job], Sequence[Field], str], 
     ("/api/inside", prepare_inside, INSIDE, "Bigram counts of the training file and the 2D character embeddings"),
 )
 ERROR_SCHEMA = "Error"  # the component of the OpenAPI document that every JSON error body refers to
+
+
+def export_responses(config: ServeConfig) -> dict[int, dict[str, Any]]:
+    """GET /api/export's answers: the file (a page or a module), or the errors of a GET route plus 404 and 422."""
+    responses = error_responses(config, post=False)
+    json_error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    responses[200] = {"description": "the export, as an attachment named after the run",
+                      "content": {media: {"schema": {"type": "string"}} for media, _, _ in EXPORTS.values()}}
+    responses[404] = {"description": 'no run of that id on this server (field "run")', "content": json_error}
+    responses[422] = {"description": 'format is neither html nor js (field "format")', "content": json_error}
+    return dict(sorted(responses.items()))
 
 
 def error_responses(config: ServeConfig, post: bool) -> dict[int, dict[str, Any]]:
@@ -142,6 +159,23 @@ def create_app(catalog: Catalog, config: ServeConfig = ServeConfig(),
     async def get_runs():
         return list_runs(catalog)
 
+    @app.get("/api/export", summary="A run as one self-contained HTML page or an ES module, to download "
+                                     "(`makemore export`)", responses=export_responses(config))
+    async def get_export(run: str = "", format: str = "html"):
+        if not run:
+            raise ApiError(422, "run", "run is needed: the id of the run to export (GET /api/runs lists them)",
+                           "the id of a run this server offers")
+        served = catalog.runs.get(run)
+        if served is None:
+            raise ApiError(404, "run", f"no run {run[:100]!r} on this server; GET /api/runs lists them",
+                           "the id of a run this server offers")
+        if format not in EXPORTS:
+            raise ApiError(422, "format", f"format must be html or js, got {format[:20]!r}", "html or js")
+        media, suffix, make = EXPORTS[format]
+        text = await asyncio.get_running_loop().run_in_executor(pool, lambda: make(bundle(served.run)))
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", served.id).strip("-.") or "run"
+        return Response(text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'})
+
     for path, prepare, schema, summary in ROUTES:
         body = {"required": True, "content": {"application/json": {"schema": json_schema(schema)}}}
         app.add_api_route(path, _endpoint(catalog, config, pool, prepare), methods=["POST"], summary=summary,
@@ -211,7 +245,7 @@ def _add_guards(app: FastAPI, hosts: Sequence[str] | None) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):
-        message = {404: f"no route {request.url.path[:200]}; the API: GET /api/runs, /api/health; POST /api/sample, "
+        message = {404: f"no route {request.url.path[:200]}; the API: GET /api/runs, /api/health, /api/export; POST /api/sample, "
                         f"/api/score, /api/next, /api/inside",
                    405: f"{request.method} is not allowed on {request.url.path[:200]}"}.get(e.status_code, str(e.detail))
         return Json(ApiError(e.status_code, None, message).payload(), status_code=e.status_code, headers=e.headers)

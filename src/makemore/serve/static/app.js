@@ -95,6 +95,10 @@ function renderCard(r) {
   add("NLL train / val / test", `${fmt(r.metrics.train_nll)} / ${fmt(r.metrics.val_nll)} / ${fmt(r.metrics.test_nll)}`);
   if (r.labels && r.labels.length) add("labels", r.labels.join(", "));
   if (!r.training_file) add("note", "training file not found: no percentiles, novel items or bigram counts");
+  const link = (format, text) => h("a", { href: `/api/export?run=${encodeURIComponent(r.id)}&format=${format}`,
+                                          download: "", class: "download", text });
+  card.append(h("div", {}, h("dt", { text: "take it away" }),
+                h("dd", {}, link("html", "Download as a page"), " ", link("js", "Download as a module"))));
 }
 
 // ------------------------------------------------------------------ labels: one, or a blend (every panel asks with it)

@@ -31,7 +31,7 @@ from makemore.export.web import module_text, page_text
 
 from .conftest import call
 from .exporting import node, tiny_run
-from .test_serve_browser import WINDOW, browser_paths
+from .test_serve_browser import browser_paths, chrome_options
 
 # what the hostile list's items try: to end the page's script and start one, to run a handler, to break a string
 HOSTILE_ITEMS = [
@@ -58,13 +58,7 @@ def browser(tmp_path):
     """Headless Chromium with its console and its network events logged, downloads saved to tmp_path/downloads."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
     binary, driver_path = browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}", "--force-color-profile=srgb", "--hide-scrollbars",
-                "--lang=en-US"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    options = chrome_options(webdriver, binary, ("browser", "performance"))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),

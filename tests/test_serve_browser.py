@@ -40,17 +40,23 @@ def browser_paths() -> tuple[str, str]:
     return browser, driver
 
 
-@pytest.fixture
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
-    binary, driver_path = browser_paths()
+def chrome_options(webdriver, binary: str, logs: tuple[str, ...] = ("browser",)):
+    """Headless Chromium's options for the page tests: a fixed window, sRGB, English, the `logs` logged."""
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 f"--window-size={WINDOW[0]},{WINDOW[1]}", "--force-color-profile=srgb", "--hide-scrollbars",
                 "--lang=en-US"):
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {log: "ALL" for log in logs})
+    return options
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
+    binary, driver_path = browser_paths()
+    options = chrome_options(webdriver, binary)
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(30)
     try:

@@ -19,11 +19,14 @@ import hashlib
 import html
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .bundle import inline_json
 
 RUNTIME = ("core.js", "models_windowed.js", "models_sequence.js", "api.js")
+# the look of makemore serve's page, one style sheet for both: read as a file (the server's code is not imported)
+SHARED_STYLE = Path(__file__).resolve().parent.parent / "serve" / "static" / "style.css"
 
 
 def asset(name: str) -> str:
@@ -54,7 +57,7 @@ def page_text(bundle: dict[str, Any]) -> str:
     """One self-contained HTML page: the bundle, the runtime and the interface inlined, a CSP that forbids the
     network."""
     script = f"{runtime_js()}\n{asset('page.js')}"
-    style = asset("page.css")
+    style = SHARED_STYLE.read_text(encoding="utf-8") + "\n" + asset("page.css")
     csp = (f"default-src 'none'; script-src '{_hash(script)}'; style-src '{_hash(style)}'; img-src data:; "
            f"base-uri 'none'; form-action 'none'")
     title = f"makemore — {bundle['run']['name']} ({bundle['model']})"

@@ -6,6 +6,7 @@ test_export_sequence.py and test_export_onnx.py; the page in Chromium in test_ex
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -60,7 +61,16 @@ def test_existing_files_unknown_formats_and_bad_runs_are_one_line_refusals(runs,
     one_line(*call("export", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.html")))
     assert "--with-training-items applies to html and js" in one_line(
         *call("export", str(run.path), "-o", str(tmp_path / "x.onnx"), "--with-training-items"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]  # no temporaries left behind
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run.path, damaged)
+    (damaged / "model.safetensors").write_bytes((damaged / "model.safetensors").read_bytes()[:100])
+    assert "truncated or damaged" in one_line(*call("export", str(damaged), "-o", str(tmp_path / "x.html")))
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run.path, unfinished)
+    meta = json.loads((unfinished / "run.json").read_text())
+    (unfinished / "run.json").write_text(json.dumps({**meta, "status": "stopped"}))
+    assert "is unfinished" in one_line(*call("export", str(unfinished), "-o", str(tmp_path / "x.html")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged", "page.html", "unfinished"]  # nothing else
 
 
 def test_hostile_strings_cannot_leave_the_json(runs):

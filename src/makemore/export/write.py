@@ -45,6 +45,9 @@ def export_run(run: Run, path: str | Path, *, format: str | None = None, overwri
     """Write `run` as a page (html), an ES module (js) or an ONNX graph with its .json (onnx) at `path`."""
     path = Path(path)
     kind = format_of(path, format)
+    if run.meta.get("status", "complete") != "complete":
+        raise MakemoreError(f"{run.name} is unfinished (its training stopped at step {run.meta.get('step', '?')}): "
+                            f"resume it to the end, then export it")
     if with_training_items and kind == "onnx":
         raise ParameterError("with_training_items", "applies to html and js exports only (ONNX holds the step alone)")
     targets = [path] + ([path.with_suffix(".json")] if kind == "onnx" else [])

@@ -50,7 +50,10 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def leaderboard_runs(folder: Path) -> list[Path]:
+def leaderboard_runs(folder: Path, given: bool) -> list[Path]:
+    """The runs of a folder given with --runs, or of the cached default leaderboard (trained when missing)."""
+    if given:
+        return mm.Run.list(folder)
     if not (folder / "leaderboard.json").exists():
         cmd = [sys.executable, "-m", "makemore", "leaderboard", "-i", "names", "-o", str(folder), "--no-plot"]
         say(" ".join(cmd))
@@ -118,9 +121,11 @@ def chromium():
 def page_measure(driver, page: Path, qs) -> tuple[list, float]:
     """(probabilities per query, items per second of 100 samples) from the page opened from file://."""
     driver.get(page.resolve().as_uri())
-    p = driver.execute_script("return arguments[0].map(([x, l]) => Array.from(RUN.probs(x, l)))", qs)
-    ms = driver.execute_script("RUN.sample({n: 10, seed: 0}); const t = performance.now(); "
-                               "RUN.sample({n: 100, seed: 1}); return performance.now() - t;")
+    # the page's runtime (its global `load`, over the page's own bundle): what its Generate button calls
+    run = "const R = load(JSON.parse(document.getElementById('bundle').textContent));"
+    p = driver.execute_script(run + "return arguments[0].map(([x, l]) => Array.from(R.probs(x, l)))", qs)
+    ms = driver.execute_script(run + "R.sample({n: 10, seed: 0}); const t = performance.now(); "
+                                     "R.sample({n: 100, seed: 1}); return performance.now() - t;")
     return p, 100 / (ms / 1000)
 
 
@@ -173,7 +178,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=None, help="a leaderboard folder (default: one in the cache)")
     args = parser.parse_args()
     cache = cache_dir_from(os.environ)
-    runs = leaderboard_runs(args.runs or cache / "bench" / "leaderboard")
+    runs = leaderboard_runs(args.runs or cache / "bench" / "leaderboard", args.runs is not None)
     labelled = ship.labelled_run(cache)
     driver = chromium()
     rows = []

@@ -33,6 +33,9 @@ def execute(path: Path, *, fast: bool, write_to: Path | None = None) -> float:
 
     nb = nbformat.read(path, as_version=4)
     env = {"MAKEMORE_NOTEBOOK_FAST": "1" if fast else "0"}
+    if os.environ.get("MAKEMORE_DATA"):  # absolute: the kernel runs in the notebook's folder, not here
+        env["MAKEMORE_DATA"] = os.pathsep.join(str(Path(p).resolve()) for p in
+                                               os.environ["MAKEMORE_DATA"].split(os.pathsep) if p)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this environment
     start = time.perf_counter()

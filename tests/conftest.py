@@ -21,7 +21,7 @@ def _names_dir() -> Path | None:
     given = [p for p in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if p]
     for candidate in given or [str(REPO.parent / "shared" / "data")]:
         if candidate and (Path(candidate) / "names.txt").is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()  # absolute: a notebook's kernel runs in another folder
     return None
 
 

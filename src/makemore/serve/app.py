@@ -69,7 +69,7 @@ def export_responses(config: ServeConfig) -> dict[int, dict[str, Any]]:
     responses = error_responses(config, post=False)
     json_error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
     responses[200] = {"description": "the export, as an attachment named after the run",
-                      "content": {media: {"schema": {"type": "string"}} for media, _, _ in EXPORTS.values()}}
+                      "content": {media.split(";")[0]: {"schema": {"type": "string"}} for media, _, _ in EXPORTS.values()}}
     responses[404] = {"description": 'no run of that id on this server (field "run")', "content": json_error}
     responses[422] = {"description": 'format is neither html nor js (field "format")', "content": json_error}
     return dict(sorted(responses.items()))

@@ -79,9 +79,6 @@ class AvoidList:
         folded = text.casefold()
         return next((e for e in self.entries if e in folded), None)
 
-    def allows(self, text: str) -> bool:
-        return self.found_in(text) is None
-
     def to(self, device) -> "AvoidList":
         return AvoidList(self.entries, self.table.to(device), self.dead)
 

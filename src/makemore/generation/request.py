@@ -65,18 +65,9 @@ class GenerateRequest:
         return self.unique or self.novel
 
     @property
-    def filtered(self) -> bool:
-        """Whether drawn items are kept only when they pass a rule (so more may be drawn than asked for)."""
-        return bool(self.constraint or self.avoid or self.exclude or self.distinct or self.thresholds)
-
-    @property
     def thresholds(self) -> bool:
+        """Whether min_log_prob or max_nll_per_char filters the items."""
         return self.min_log_prob is not None or self.max_nll_per_char is not None
-
-    def passes(self, item: str, log_prob: float) -> bool:
-        """Whether an item of this log-probability passes min_log_prob and max_nll_per_char."""
-        return ((self.min_log_prob is None or log_prob >= self.min_log_prob) and
-                (self.max_nll_per_char is None or -log_prob / (len(item) + 1) <= self.max_nll_per_char))
 
     @property
     def budget(self) -> int:

@@ -206,6 +206,16 @@ class Run:
                                           f"{', '.join(self.labels.names)}")
         return [(self.labels.names.index(name), float(w)) for name, w in pairs]
 
+    def label_or_blend(self, label: str | None, blend=(), required_for: str | None = None) -> int | None:
+        """Check what a question is asked under: a blend (its labels the run's, its weights a blend, no label beside
+        it), else a label (the run's; on a labelled run one is needed for `required_for`). The label's number, or
+        None (a blend, or the whole run)."""
+        if blend:
+            check_blend(_pairs(blend), label or None)
+            self.blend_numbers(blend)
+            return None
+        return self.label_number(label, required_for)
+
     def view(self, label: str | None = None, blend=()) -> nn.Module:
         """The model as one label sees it, or as a blend of labels (`models.ensemble.Blend`), or whole."""
         if blend:
@@ -238,9 +248,7 @@ class Run:
         one label of a labelled run with `label`, under a blend of its labels with `blend` (label, weight) pairs,
         else under the whole run); with explain, each character's probability given its context (a labelled run:
         under the label or blend, which is then needed)."""
-        if blend and label:
-            check_blend(_pairs(blend), label)
-        number = None if blend else self.label_number(label, "explain" if explain else None)
+        number = self.label_or_blend(label, blend, "explain" if explain else None)
         items = [self.text(item) for item in items]
         self.check_known("items", items)
         model = self.view(label if not blend else None, blend)
@@ -261,10 +269,7 @@ class Run:
     def next(self, prefix: str, k: int = 10, *, label: str | None = None, blend=()) -> Next:
         """The k most likely characters to follow `prefix` (a labelled run: as `label`'s, or a blend's; one is
         needed)."""
-        if blend and label:
-            check_blend(_pairs(blend), label)
-        if not blend:
-            self.label_number(label, "next")
+        self.label_or_blend(label, blend, "next")
         prefix = self.text(prefix)
         self.check_known("prefix", [prefix])
         top = top_next_chars(self.view(label if not blend else None, blend), self.vocab, prefix,

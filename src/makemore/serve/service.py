@@ -19,11 +19,10 @@ from .. import __version__
 from ..bounds import MAX_REQUEST_CHARS
 from ..data.items import Vocab
 from ..errors import MakemoreError, ParameterError
-from ..generation.request import GenerateRequest, check_blend
+from ..generation.request import GenerateRequest
 from ..studies.ensemble import describe_ensemble
 from ..studies.leaderboard import describe_recipe
 from ..models import get_spec
-from ..trained import Run
 from ..generation.scoring import bigram_count_matrix, boundary_symbol
 from .catalog import Catalog, ServedRun
 from .config import MAX_EXPLAINED_CHARS
@@ -74,17 +73,6 @@ def _asked(schema, ask: Callable[[], Any]) -> Any:
         raise from_parameter_error(e, schema) from None
 
 
-def _check_label(run: Run, v: dict[str, Any], required_for: str | None) -> None:
-    """The request's label or blend, checked against the run as `Run.score` and `Run.next` check them (a blend: its
-    labels the run's, its weights a blend, no label beside it; else the label the run's, and one given where
-    `required_for` needs one on a labelled run), before the request waits for a worker."""
-    if v["blend"]:
-        check_blend(v["blend"], v["label"] or None)
-        run.blend_numbers(v["blend"])
-    else:
-        run.label_number(v["label"], required_for)
-
-
 # ----------------------------------------------------------------------------- sample
 
 def prepare_sample(catalog: Catalog, body: dict[str, Any]) -> Job:
@@ -117,7 +105,7 @@ def prepare_score(catalog: Catalog, body: dict[str, Any]) -> Job:
     served = catalog.runs[v["run"]]
     run = served.run
     items = [run.text(item) for item in v["items"]]
-    _asked(SCORE, lambda: (_check_label(run, v, "explain" if v["explain"] else None), run.check_known("items", items)))
+    _asked(SCORE, lambda: (run.label_or_blend(v["label"], v["blend"], "explain" if v["explain"] else None), run.check_known("items", items)))
     explained = sum(len(item) + 1 for item in items)
     if v["explain"] and explained > MAX_EXPLAINED_CHARS:
         raise ApiError(422, "items", f"items with explain may hold at most {MAX_EXPLAINED_CHARS:,} characters "
@@ -137,7 +125,7 @@ def prepare_next(catalog: Catalog, body: dict[str, Any]) -> Job:
     v = read_fields(body, NEXT, catalog.runs)
     served = catalog.runs[v["run"]]
     run = served.run
-    _asked(NEXT, lambda: (_check_label(run, v, "next"), run.check_known("prefix", [run.text(v["prefix"])])))
+    _asked(NEXT, lambda: (run.label_or_blend(v["label"], v["blend"], "next"), run.check_known("prefix", [run.text(v["prefix"])])))
 
     def job() -> dict[str, Any]:
         return run.next(v["prefix"], v["k"], label=v["label"] or None, blend=v["blend"] or ()).to_json(served.id)
